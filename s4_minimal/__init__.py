@@ -1,0 +1,38 @@
+"""s4_minimal: the code of the book *S4 from first principles*.
+
+One module per step of the road:
+
+* :mod:`s4_minimal.legendre`: orthogonal polynomials and quadrature (chapter 1);
+* :mod:`s4_minimal.online`: coefficients of a revealed history under a measure (chapter 2);
+* :mod:`s4_minimal.hippo`: HiPPO transition matrices and the DPLR form of LegS (chapters 3, 6);
+* :mod:`s4_minimal.discretize`: from the ODE to a recurrence (chapter 4);
+* :mod:`s4_minimal.ssm`: the recurrence as an RNN and as a convolution (chapters 4, 5);
+* :mod:`s4_minimal.kernels`: fast, stable convolution kernels (chapters 6, 7).
+
+Importing the package changes no global JAX setting: call
+``jax.config.update("jax_enable_x64", True)`` yourself for float64.
+"""
+
+__version__ = "0.1.0"
+
+from . import discretize, hippo, legendre, online, ssm  # noqa: E402,F401
+
+__all__ = ["__version__", "environment", "discretize", "hippo", "legendre", "online", "ssm"]
+
+
+def environment() -> dict:
+    """Versions and devices, as a dict of strings: what ``python -m s4_minimal`` prints."""
+    import platform
+
+    import jax
+    import numpy
+
+    return {
+        "s4_minimal": __version__,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": numpy.__version__,
+        "backend": jax.default_backend(),
+        "devices": ", ".join(f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices()),
+        "x64": str(bool(jax.config.jax_enable_x64)),
+    }

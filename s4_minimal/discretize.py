@@ -1,0 +1,52 @@
+"""Discretization: from the ODE x' = A x + B u to the recurrence x_k = Ab x_{k-1} + Bb u_k.
+
+Serves chapter 4 (from ODE to RNN). With step ``dt``:
+
+* ``"euler"`` (forward): ``Ab = I + dt A``, ``Bb = dt B``;
+* ``"backward_euler"``: ``Ab = (I - dt A)^-1``, ``Bb = (I - dt A)^-1 dt B``;
+* ``"bilinear"`` (trapezoid, Tustin): ``Ab = (I - dt/2 A)^-1 (I + dt/2 A)``,
+  ``Bb = (I - dt/2 A)^-1 dt B``;
+* ``"zoh"`` (zero-order hold, exact for piecewise-constant u):
+  ``Ab = exp(dt A)``, ``Bb = A^-1 (exp(dt A) - I) B``, computed as one block
+  matrix exponential ``exp(dt [[A, B], [0, 0]]) = [[Ab, Bb], [0, 1]]`` so that a
+  singular A needs no special case.
+
+The first three are the generalized bilinear transform with alpha = 0, 1, 1/2:
+``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``, ``Bb = (I - alpha dt A)^-1 dt B``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import jax.scipy.linalg
+
+from ._validate import check_array, check_choice, check_scalar, fail
+
+__all__ = ["METHODS", "discretize"]
+
+METHODS = ("euler", "backward_euler", "bilinear", "zoh")
+_ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
+
+
+def discretize(A, B, dt, method: str = "bilinear"):
+    """Discrete ``(Ab, Bb)`` of shapes (N, N) and (N,) for ``method`` in ``METHODS``."""
+    method = check_choice("discretize", "method", method, METHODS)
+    A = check_array("discretize", "A", A, ndim=2, complex_ok=True)
+    if A.shape[0] != A.shape[1]:
+        fail("discretize", "A", "a square matrix", A)
+    N = A.shape[0]
+    B = check_array("discretize", "B", B, shape=(N,), complex_ok=True)
+    dt = check_scalar("discretize", "dt", dt, positive=True)
+    dtype = jnp.result_type(A, B, dt)
+    A, B = A.astype(dtype), B.astype(dtype)
+    eye = jnp.eye(N, dtype=dtype)
+    if method == "zoh":
+        block = jnp.zeros((N + 1, N + 1), dtype=dtype)
+        block = block.at[:N, :N].set(A).at[:N, N].set(B)
+        expo = jax.scipy.linalg.expm(dt * block)
+        return expo[:N, :N], expo[:N, N]
+    alpha = _ALPHA[method]
+    left = eye - alpha * dt * A
+    Ab = jnp.linalg.solve(left, eye + (1 - alpha) * dt * A)
+    Bb = jnp.linalg.solve(left, dt * B)
+    return Ab, Bb

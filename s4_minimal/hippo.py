@@ -1,0 +1,76 @@
+"""HiPPO transition matrices: the linear ODEs that keep online coefficients current.
+
+Serves chapter 3 (the HiPPO ODE) and chapter 6 (the S4 kernel).
+
+Each measure of chapter 2 has coefficients ``c(t)`` (see :mod:`s4_minimal.online`
+for the basis each one refers to) that obey a linear ODE driven by the input f:
+
+* ``"legs"`` (scaled Legendre, uniform weight on [0, t]):
+  ``c'(t) = (1/t) (A c(t) + B f(t))``, time-varying;
+  ``A[n, k] = -sqrt(2n+1) sqrt(2k+1)`` for n > k, ``-(n+1)`` for n = k, 0 above;
+  ``B[n] = sqrt(2n+1)``.
+* ``"legt"`` (translated Legendre, uniform weight on the window [t - 1, t]):
+  ``c'(t) = A c(t) + B f(t)``;
+  ``A[n, k] = -sqrt(2n+1) sqrt(2k+1)`` for n >= k, ``-(-1)^(n-k) sqrt(2n+1) sqrt(2k+1)``
+  for n < k; ``B[n] = sqrt(2n+1)``.
+* ``"lagt"`` (Laguerre, weight exp(-(t - s)) on the past):
+  ``c'(t) = A c(t) + B f(t)``; ``A[n, k] = -1`` for n >= k, 0 above; ``B[n] = 1``.
+
+LegS and LagT are exact: the ODE's solution *is* the projection. LegT needs the
+value f(t - 1) leaving the window, which it replaces by its own reconstruction,
+so its ODE reproduces the projection only up to the truncation error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_choice, check_int
+
+__all__ = ["MEASURES", "transition", "legs_dplr"]
+
+MEASURES = ("legs", "legt", "lagt")
+
+
+def transition(measure: str, N: int):
+    """HiPPO ``(A, B)`` for ``measure`` in ``MEASURES``, float64 NumPy arrays of shapes (N, N), (N,)."""
+    measure = check_choice("transition", "measure", measure, MEASURES)
+    N = check_int("transition", "N", N, minimum=1)
+    n = np.arange(N, dtype=np.float64)
+    r = np.sqrt(2 * n + 1)
+    row, col = np.meshgrid(n, n, indexing="ij")
+    if measure == "legs":
+        A = -np.outer(r, r) * (row > col) - np.diag(n + 1)
+        B = r.copy()
+    elif measure == "legt":
+        sign = np.where(row >= col, 1.0, (-1.0) ** (row - col))
+        A = -np.outer(r, r) * sign
+        B = r.copy()
+    else:  # lagt
+        A = -np.tril(np.ones((N, N)))
+        B = np.ones(N)
+    return A, B
+
+
+def legs_dplr(N: int):
+    """LegS in diagonal-plus-low-rank form: ``(Lambda, P, B, V)``.
+
+    With ``P0[n] = sqrt(n + 1/2)``, ``S = A + P0 P0^T`` equals ``-I/2`` plus a
+    skew-symmetric matrix, so it is normal and ``S = V diag(Lambda) V^H`` with V
+    unitary. Then, to rounding,
+
+    ``V @ (diag(Lambda) - outer(P, conj(P))) @ V^H == A_legs`` and ``V @ B == B_legs``,
+
+    where ``P = V^H P0`` and ``B = V^H B_legs``. Computed in float64 (complex128)
+    from the Hermitian matrix ``-i (S + I/2)`` with ``numpy.linalg.eigh``.
+    """
+    N = check_int("legs_dplr", "N", N, minimum=1)
+    A, B_legs = transition("legs", N)
+    P0 = np.sqrt(np.arange(N, dtype=np.float64) + 0.5)
+    S = A + np.outer(P0, P0)
+    skew = S + 0.5 * np.eye(N)
+    omega, V = np.linalg.eigh(-1j * skew)
+    Lambda = -0.5 + 1j * omega
+    P = V.conj().T @ P0
+    B = V.conj().T @ B_legs
+    return Lambda, P, B, V

@@ -1,0 +1,131 @@
+"""Online function approximation: the coefficients of the history f(s), s <= t.
+
+Serves chapter 2 (online approximation) and, as ground truth, chapter 3 (the
+HiPPO ODE must reproduce these numbers).
+
+At time t a *measure* says which part of the past matters, through a weight
+w(s, t), and comes with a basis g_n(s, t) that is orthonormal under it:
+``int g_m g_n w ds = delta_mn``. The coefficients are the projections
+
+    c_n(t) = int f(s) g_n(s, t) w(s, t) ds,
+
+and the approximation of the history is ``f(s) ~ sum_n c_n(t) g_n(s, t)``.
+The signal is taken to be zero before s = 0.
+
+=========  ===========================  ==========================================
+measure    weight w(s, t)               basis g_n(s, t)
+=========  ===========================  ==========================================
+``legs``   1/t on [0, t]                sqrt(2n+1) P_n(2 s / t - 1)
+``legt``   1/theta on [t - theta, t]    sqrt(2n+1) P_n(2 (s - t) / theta + 1)
+``lagt``   exp(-(t - s)) for s <= t     L_n(t - s)
+=========  ===========================  ==========================================
+
+These are the conventions of :func:`s4_minimal.hippo.transition` (with
+theta = 1 for LegT). The functions here are float64 NumPy references computed
+by Gauss-Legendre quadrature on the history, not JAX code meant for speed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validate import check_choice, check_int, check_scalar, fail
+from .legendre import gauss_legendre
+
+__all__ = ["basis", "history_interval", "project", "reconstruct"]
+
+_MEASURES = ("legs", "legt", "lagt")
+
+
+def _legendre64(N, x):
+    """P_0..P_{N-1} at x in float64 NumPy (Bonnet recurrence), shape x.shape + (N,)."""
+    out = np.empty(x.shape + (N,))
+    out[..., 0] = 1.0
+    if N > 1:
+        out[..., 1] = x
+    for n in range(1, N - 1):
+        out[..., n + 1] = ((2 * n + 1) * x * out[..., n] - n * out[..., n - 1]) / (n + 1)
+    return out
+
+
+def _laguerre64(N, x):
+    """L_0..L_{N-1} at x >= 0 in float64 NumPy, shape x.shape + (N,)."""
+    out = np.empty(x.shape + (N,))
+    out[..., 0] = 1.0
+    if N > 1:
+        out[..., 1] = 1.0 - x
+    for n in range(1, N - 1):
+        out[..., n + 1] = ((2 * n + 1 - x) * out[..., n] - n * out[..., n - 1]) / (n + 1)
+    return out
+
+
+def _check(func, measure, N, t, theta):
+    measure = check_choice(func, "measure", measure, _MEASURES)
+    N = check_int(func, "N", N, minimum=1)
+    t = float(check_scalar(func, "t", t, positive=True))
+    theta = float(check_scalar(func, "theta", theta, positive=True))
+    return measure, N, t, theta
+
+
+def history_interval(measure: str, t: float, theta: float = 1.0):
+    """The part of [0, t] where the weight of ``measure`` is non-zero, as ``(a, t)``."""
+    measure, _, t, theta = _check("history_interval", measure, 1, t, theta)
+    return (max(0.0, t - theta) if measure == "legt" else 0.0), t
+
+
+def basis(measure: str, N: int, s, t: float, theta: float = 1.0):
+    """``(g, w)``: basis g_n(s, t) of shape ``s.shape + (N,)`` and weight w(s, t) of shape ``s.shape``.
+
+    Points s outside the measure's support get weight 0 (their basis values are
+    still the polynomials' values, extended).
+    """
+    measure, N, t, theta = _check("basis", measure, N, t, theta)
+    s = np.asarray(s, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        fail("basis", "s", "finite values", s)
+    r = np.sqrt(2 * np.arange(N) + 1.0)
+    if measure == "legs":
+        g = r * _legendre64(N, 2 * s / t - 1)
+        w = np.where((s >= 0) & (s <= t), 1.0 / t, 0.0)
+    elif measure == "legt":
+        g = r * _legendre64(N, 2 * (s - t) / theta + 1)
+        w = np.where((s >= t - theta) & (s <= t), 1.0 / theta, 0.0)
+    else:
+        g = _laguerre64(N, np.maximum(t - s, 0.0))
+        w = np.where(s <= t, np.exp(-np.maximum(t - s, 0.0)), 0.0)
+    return g, w
+
+
+def project(measure: str, f, t: float, N: int, theta: float = 1.0, n_quad: int | None = None):
+    """Coefficients c_0(t)..c_{N-1}(t) of the history of ``f`` under ``measure``, float64 (N,).
+
+    ``f`` is a callable taking a float64 array of times and returning the signal
+    there; it is sampled only on [0, t] (the signal is zero before 0). The
+    integral uses ``n_quad`` Gauss-Legendre nodes on the support (default
+    ``max(2N, 400)``): exact for polynomial f of degree < 2 n_quad - N, and
+    accurate to about machine precision for smooth f.
+    """
+    measure, N, t, theta = _check("project", measure, N, t, theta)
+    if not callable(f):
+        fail("project", "f", "a callable f(s) -> samples", f, TypeError)
+    n_quad = max(2 * N, 400) if n_quad is None else check_int("project", "n_quad", n_quad, minimum=1)
+    a, b = history_interval(measure, t, theta)
+    s, q = gauss_legendre(n_quad, a, b)
+    values = np.asarray(f(s), dtype=np.float64)
+    if values.shape != s.shape:
+        fail("project", "f", f"a callable returning shape {s.shape} for input of that shape", values)
+    if not np.all(np.isfinite(values)):
+        fail("project", "f", "a callable returning finite samples", values)
+    g, w = basis(measure, N, s, t, theta)
+    return (q * w * values) @ g
+
+
+def reconstruct(measure: str, c, s, t: float, theta: float = 1.0):
+    """The approximation ``sum_n c_n g_n(s, t)`` of the history at times ``s``, float64."""
+    c = np.asarray(c)
+    if c.ndim != 1 or c.size < 1:
+        fail("reconstruct", "c", "a 1-D array of N >= 1 coefficients", c)
+    if not np.all(np.isfinite(c)):
+        fail("reconstruct", "c", "finite values", c)
+    g, _ = basis(measure, c.size, s, t, theta)
+    return g @ c.astype(np.float64)

@@ -1,0 +1,71 @@
+"""The discrete state space model, run two ways: as an RNN and as a convolution.
+
+Serves chapter 4 (the recurrence) and chapter 5 (the convolution view).
+
+Recurrence: ``x_k = Ab x_{k-1} + Bb u_k``, ``y_k = C x_k``, with ``x_{-1} = x0``
+(zero by default). Unrolled from a zero state, ``y = K * u`` with the kernel
+``K[k] = C Ab^k Bb``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from ._validate import check_array, check_int, fail
+
+__all__ = ["scan_ssm", "conv_kernel", "causal_conv"]
+
+
+def _check_system(func, Ab, Bb, C):
+    Ab = check_array(func, "Ab", Ab, ndim=2, complex_ok=True)
+    if Ab.shape[0] != Ab.shape[1]:
+        fail(func, "Ab", "a square matrix", Ab)
+    N = Ab.shape[0]
+    Bb = check_array(func, "Bb", Bb, shape=(N,), complex_ok=True)
+    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
+    return Ab, Bb, C
+
+
+def scan_ssm(Ab, Bb, C, u, x0=None):
+    """Run the recurrence over ``u`` of shape (L,): returns ``(xs, y)`` of shapes (L, N), (L,)."""
+    Ab, Bb, C = _check_system("scan_ssm", Ab, Bb, C)
+    N = Ab.shape[0]
+    u = check_array("scan_ssm", "u", u, ndim=1)
+    dtype = jnp.result_type(Ab, Bb, C, u)
+    x0 = (jnp.zeros(N, dtype) if x0 is None
+          else check_array("scan_ssm", "x0", x0, shape=(N,), complex_ok=True).astype(dtype))
+
+    def step(x, u_k):
+        x = Ab @ x + Bb * u_k
+        return x, x
+
+    _, xs = jax.lax.scan(step, x0, u.astype(dtype))
+    return xs, xs @ C
+
+
+def conv_kernel(Ab, Bb, C, L: int):
+    """The kernel ``K[k] = C Ab^k Bb`` for k < L, by repeated products with Ab: O(L N^2)."""
+    Ab, Bb, C = _check_system("conv_kernel", Ab, Bb, C)
+    L = check_int("conv_kernel", "L", L, minimum=1)
+
+    def step(x, _):
+        return Ab @ x, C @ x
+
+    _, K = jax.lax.scan(step, Bb.astype(jnp.result_type(Ab, Bb)), None, length=L)
+    return K
+
+
+def causal_conv(u, K):
+    """``y[k] = sum_{j <= k} K[j] u[k - j]`` by FFT, shape (L,).
+
+    Both signals are zero-padded to length 2L before the FFT so that the
+    circular convolution the FFT computes equals the linear (causal) one on the
+    first L outputs.
+    """
+    u = check_array("causal_conv", "u", u, ndim=1)
+    K = check_array("causal_conv", "K", K, shape=(u.shape[0],))
+    L = u.shape[0]
+    n = 2 * L
+    y = jnp.fft.irfft(jnp.fft.rfft(u, n) * jnp.fft.rfft(K, n), n)
+    return y[:L]
