@@ -32,7 +32,7 @@ import numpy as np
 from ._validate import check_choice, check_int, check_scalar, fail
 from .legendre import gauss_legendre
 
-__all__ = ["basis", "history_interval", "project", "reconstruct"]
+__all__ = ["basis", "history_interval", "project", "reconstruct", "trajectory", "history_error"]
 
 _MEASURES = ("legs", "legt", "lagt")
 
@@ -122,10 +122,58 @@ def project(measure: str, f, t: float, N: int, theta: float = 1.0, n_quad: int |
 
 def reconstruct(measure: str, c, s, t: float, theta: float = 1.0):
     """The approximation ``sum_n c_n g_n(s, t)`` of the history at times ``s``, float64."""
-    c = np.asarray(c)
+    try:
+        c = np.asarray(c)
+    except (TypeError, ValueError):
+        fail("reconstruct", "c", "a 1-D array of N >= 1 coefficients", c, TypeError)
+    if not (np.issubdtype(c.dtype, np.integer) or np.issubdtype(c.dtype, np.floating)):
+        fail("reconstruct", "c", "a 1-D array of real coefficients", c, TypeError)
     if c.ndim != 1 or c.size < 1:
         fail("reconstruct", "c", "a 1-D array of N >= 1 coefficients", c)
     if not np.all(np.isfinite(c)):
         fail("reconstruct", "c", "finite values", c)
     g, _ = basis(measure, c.size, s, t, theta)
     return g @ c.astype(np.float64)
+
+
+def trajectory(measure: str, f, ts, N: int, theta: float = 1.0, n_quad: int | None = None):
+    """Coefficients at each time of ``ts``: ``project`` row by row, float64 shape ``(len(ts), N)``.
+
+    This is the state a memory must carry: row k is c(ts[k]). Computing it this
+    way revisits the whole history at every time (the cost chapter 3 removes).
+    """
+    measure = check_choice("trajectory", "measure", measure, _MEASURES)
+    ts = np.asarray(ts, dtype=np.float64)
+    if ts.ndim != 1 or ts.size < 1:
+        fail("trajectory", "ts", "a 1-D array of at least one time", ts)
+    if not np.all(np.isfinite(ts)) or np.any(ts <= 0):
+        fail("trajectory", "ts", "finite times > 0", ts)
+    return np.stack([project(measure, f, t, N, theta, n_quad) for t in ts])
+
+
+def history_error(measure: str, f, t: float, N: int, theta: float = 1.0,
+                  n_quad: int | None = None):
+    """Weighted RMS error of the approximation over the observed history.
+
+    With ``[a, t] = history_interval(measure, t, theta)`` and
+    ``f_hat = reconstruct(measure, project(measure, f, t, N), .)``, returns
+
+        sqrt( int_a^t (f - f_hat)^2 w ds / int_a^t w ds ),
+
+    by Gauss-Legendre quadrature with ``n_quad`` nodes (default ``max(2N, 400)``).
+    For ``legs`` (and ``legt`` once t >= theta) the weight lives on [a, t] with
+    total mass 1, so this is the measure's own norm of the error: the quantity
+    the projection minimises.
+    """
+    measure, N, t, theta = _check("history_error", measure, N, t, theta)
+    if not callable(f):
+        fail("history_error", "f", "a callable f(s) -> samples", f, TypeError)
+    n_quad = (max(2 * N, 400) if n_quad is None
+              else check_int("history_error", "n_quad", n_quad, minimum=1))
+    c = project(measure, f, t, N, theta, n_quad)
+    a, b = history_interval(measure, t, theta)
+    s, q = gauss_legendre(n_quad, a, b)
+    _, w = basis(measure, N, s, t, theta)
+    values = np.asarray(f(s), dtype=np.float64)
+    residual = values - reconstruct(measure, c, s, t, theta)
+    return float(np.sqrt(np.sum(q * w * residual**2) / np.sum(q * w)))

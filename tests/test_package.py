@@ -96,3 +96,11 @@ class TestArgumentChecks:
         assert bool(jnp.isnan(f(jnp.array([jnp.nan]))[0]))  # no concrete values to check
         with pytest.raises(ValueError, match="'u' expected an array with 1"):
             f(jnp.ones((2, 2)))  # shapes are still checked while tracing
+
+
+def test_show_source_unwraps_jitted_functions():
+    def double(x):
+        return 2 * x
+
+    md = show_source(jax.jit(double))
+    assert "def double(x):" in md.data
