@@ -5,7 +5,10 @@ One module per step of the road:
 * :mod:`s4_minimal.legendre`: orthogonal polynomials and quadrature (chapter 1);
 * :mod:`s4_minimal.online`: coefficients of a revealed history under a measure (chapter 2);
 * :mod:`s4_minimal.hippo`: HiPPO transition matrices and the DPLR form of LegS (chapters 3, 6);
+* :mod:`s4_minimal.ode`: an accurate reference solver for the HiPPO ODEs (chapter 3);
 * :mod:`s4_minimal.discretize`: from the ODE to a recurrence (chapter 4);
+* :mod:`s4_minimal.memory`: the 16,000-sample memory experiment, a command line
+  (``python -m s4_minimal.memory``), imported on its own as ``import s4_minimal.memory``;
 * :mod:`s4_minimal.ssm`: the recurrence as an RNN and as a convolution (chapters 4, 5);
 * :mod:`s4_minimal.kernels`: fast, stable convolution kernels (chapters 6, 7).
 
@@ -15,9 +18,10 @@ Importing the package changes no global JAX setting: call
 
 __version__ = "0.1.0"
 
-from . import discretize, hippo, legendre, online, ssm  # noqa: E402,F401
+from . import discretize, hippo, kernels, legendre, ode, online, ssm  # noqa: E402,F401
 
-__all__ = ["__version__", "environment", "discretize", "hippo", "legendre", "online", "ssm"]
+__all__ = ["__version__", "environment", "discretize", "hippo", "kernels", "legendre", "ode", "online",
+           "ssm"]
 
 
 def environment() -> dict:

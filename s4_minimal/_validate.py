@@ -27,6 +27,7 @@ __all__ = [
     "check_choice",
     "check_array",
     "is_traced",
+    "concrete",
 ]
 
 
@@ -48,6 +49,16 @@ def fail(func: str, name: str, expected: str, value, error=ValueError):
 def is_traced(x) -> bool:
     """True when ``x`` is a JAX tracer, whose values are unknown at trace time."""
     return isinstance(x, jax.core.Tracer)
+
+
+def concrete(x):
+    """``x`` as a NumPy array when its values are known, ``None`` for a tracer.
+
+    Value checks use NumPy on purpose: inside ``jax.jit`` even a constant captured
+    from outside becomes a tracer once a ``jnp`` operation touches it, so checks
+    written with ``jnp`` would fail to convert to ``bool`` there.
+    """
+    return None if is_traced(x) else np.asarray(x)
 
 
 def check_int(func: str, name: str, value, minimum: int | None = None,
@@ -131,6 +142,7 @@ def check_array(func: str, name: str, value, ndim: int | tuple[int, ...] | None 
         if not ok:
             wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
             fail(func, name, f"shape {wanted}", arr)
-    if finite and not is_traced(arr) and not bool(jnp.all(jnp.isfinite(arr))):
+    values = concrete(value) if finite else None
+    if values is not None and not np.all(np.isfinite(values)):
         fail(func, name, "finite values (no NaN or inf)", arr)
     return arr

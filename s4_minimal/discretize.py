@@ -11,8 +11,9 @@ Serves chapter 4 (from ODE to RNN). With step ``dt``:
   matrix exponential ``exp(dt [[A, B], [0, 0]]) = [[Ab, Bb], [0, 1]]`` so that a
   singular A needs no special case.
 
-The first three are the generalized bilinear transform with alpha = 0, 1, 1/2:
-``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``, ``Bb = (I - alpha dt A)^-1 dt B``.
+The first three are the generalized bilinear transform (:func:`gbt`) with
+alpha = 0, 1, 1/2: ``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``,
+``Bb = (I - alpha dt A)^-1 dt B``.
 """
 
 from __future__ import annotations
@@ -22,31 +23,49 @@ import jax.scipy.linalg
 
 from ._validate import check_array, check_choice, check_scalar, fail
 
-__all__ = ["METHODS", "discretize"]
+__all__ = ["METHODS", "ALPHA", "gbt", "discretize"]
 
 METHODS = ("euler", "backward_euler", "bilinear", "zoh")
-_ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
+ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
+
+
+def _check_AB(func, A, B, dt):
+    A = check_array(func, "A", A, ndim=2, complex_ok=True)
+    if A.shape[0] != A.shape[1]:
+        fail(func, "A", "a square matrix", A)
+    N = A.shape[0]
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    dtype = jnp.result_type(A, B, dt)
+    return A.astype(dtype), B.astype(dtype), dt
+
+
+def _gbt(A, B, dt, alpha):
+    eye = jnp.eye(A.shape[0], dtype=A.dtype)
+    left = eye - alpha * dt * A
+    Ab = jnp.linalg.solve(left, eye + (1 - alpha) * dt * A)
+    Bb = jnp.linalg.solve(left, dt * B)
+    return Ab, Bb
+
+
+def gbt(A, B, dt, alpha):
+    """Generalized bilinear transform: ``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``,
+    ``Bb = (I - alpha dt A)^-1 dt B``, for ``alpha`` in [0, 1]."""
+    A, B, dt = _check_AB("gbt", A, B, dt)
+    alpha = check_scalar("gbt", "alpha", alpha)
+    if not (0.0 <= float(alpha) <= 1.0):
+        fail("gbt", "alpha", "a number in [0, 1]", alpha)
+    return _gbt(A, B, dt, alpha)
 
 
 def discretize(A, B, dt, method: str = "bilinear"):
     """Discrete ``(Ab, Bb)`` of shapes (N, N) and (N,) for ``method`` in ``METHODS``."""
     method = check_choice("discretize", "method", method, METHODS)
-    A = check_array("discretize", "A", A, ndim=2, complex_ok=True)
-    if A.shape[0] != A.shape[1]:
-        fail("discretize", "A", "a square matrix", A)
-    N = A.shape[0]
-    B = check_array("discretize", "B", B, shape=(N,), complex_ok=True)
-    dt = check_scalar("discretize", "dt", dt, positive=True)
-    dtype = jnp.result_type(A, B, dt)
-    A, B = A.astype(dtype), B.astype(dtype)
-    eye = jnp.eye(N, dtype=dtype)
+    A, B, dt = _check_AB("discretize", A, B, dt)
     if method == "zoh":
-        block = jnp.zeros((N + 1, N + 1), dtype=dtype)
+        N = A.shape[0]
+        block = jnp.zeros((N + 1, N + 1), dtype=A.dtype)
         block = block.at[:N, :N].set(A).at[:N, N].set(B)
         expo = jax.scipy.linalg.expm(dt * block)
         return expo[:N, :N], expo[:N, N]
-    alpha = _ALPHA[method]
-    left = eye - alpha * dt * A
-    Ab = jnp.linalg.solve(left, eye + (1 - alpha) * dt * A)
-    Bb = jnp.linalg.solve(left, dt * B)
-    return Ab, Bb
+    return _gbt(A, B, dt, ALPHA[method])

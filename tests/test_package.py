@@ -104,3 +104,19 @@ def test_show_source_unwraps_jitted_functions():
 
     md = show_source(jax.jit(double))
     assert "def double(x):" in md.data
+
+
+def test_checks_work_inside_jit_with_captured_concrete_arrays():
+    # Arrays captured by a jitted closure are concrete, but jnp operations on them are
+    # staged; the value checks must use their known values, not raise while tracing.
+    from s4_minimal import ssm
+    from s4_minimal.legendre import legendre
+
+    Ab, Bb, C = 0.5 * jnp.eye(2), jnp.ones(2), jnp.ones(2)
+    y = jax.jit(lambda u: ssm.scan_ssm(Ab, Bb, C, u)[1])(jnp.ones(3))
+    assert np.allclose(y, [2.0, 3.0, 3.5])
+    x = jnp.linspace(-1, 1, 5)
+    assert jax.jit(lambda s: legendre(3, x) * s)(2.0).shape == (5, 3)
+    C_bad = jnp.array([1.0, jnp.nan])  # captured, so its values are known while tracing
+    with pytest.raises(ValueError, match="'C' expected finite values"):
+        jax.jit(lambda u: ssm.scan_ssm(Ab, Bb, C_bad, u))(jnp.ones(3))

@@ -1,0 +1,325 @@
+"""Fast convolution kernels: the S4 kernel of a diagonal-plus-low-rank system, and the diagonal one.
+
+Serves chapter 6 (the S4 kernel) and chapter 7 (S4D).
+
+The naive kernel ``K[k] = C Ab^k Bb`` of :func:`s4_minimal.ssm.conv_kernel` costs
+O(L N^2) and multiplies Ab by itself L times. For the bilinear discretization of
+
+    A = diag(Lambda) - P Q^H        (diagonal plus low rank, "DPLR")
+
+S4 computes K in O(L N) operations and one FFT instead, without any power of Ab, in
+five steps, each a function below:
+
+1. generating function: ``Khat(z) = sum_{k<L} K[k] z^k``; at the roots of unity
+   ``z_j = exp(-2 pi i j / L)`` it is the DFT of K, so an inverse FFT gives K back
+   (:func:`roots_of_unity`, :func:`generating_function`, :func:`kernel_from_spectrum`);
+2. truncation: ``sum_{k<L} (Ab z)^k = (I - Ab^L z^L)(I - Ab z)^-1`` and ``z^L = 1``, so
+   ``Khat(z) = Ct (I - Ab z)^-1 Bb`` with ``Ct = C (I - Ab^L)`` (:func:`c_tilde`);
+3. bilinear map: ``(I - Ab z)^-1 Bb = 2/(1+z) (s I - A)^-1 B`` with
+   ``s = (2/dt)(1-z)/(1+z)`` (:func:`bilinear_s`);
+4. Woodbury: the resolvent of a DPLR matrix is the diagonal resolvent plus a rank-r
+   correction (:func:`resolvent_dplr`);
+5. Cauchy: what is left are sums ``sum_n v_n / (s - Lambda_n)`` (:func:`cauchy`).
+
+:func:`kernel_dplr` chains them. The input ``Ct`` is the learned output vector
+``C (I - Ab^L)`` (S4 learns it directly and never forms Ab).
+
+Conventions: vectors act without conjugation, ``C x = sum_n C_n x_n``; P and Q are
+arrays of shape (N,) (rank 1) or (r, N) (rank r), and ``A = diag(Lambda) - sum_i
+outer(P[i], conj(Q[i]))``.
+
+Stability: both kernels require ``Re(Lambda) < 0`` (checked when the values are known,
+that is outside ``jit``/``grad``/``vmap``; a ``ValueError`` names the argument). For
+the DPLR kernel it is what keeps ``s - Lambda_n`` away from zero: ``s`` lies on the
+imaginary axis when ``|z| = 1``. It is the assumption S4 makes of its diagonal part;
+it does not by itself prove that the full matrix ``A`` is stable.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from ._validate import check_array, check_choice, check_int, check_scalar, concrete, fail
+
+__all__ = [
+    "roots_of_unity",
+    "generating_function",
+    "kernel_from_spectrum",
+    "c_tilde",
+    "bilinear_s",
+    "resolvent_dplr",
+    "cauchy",
+    "kernel_dplr",
+    "kernel_diag",
+]
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _complex_dtype(*arrays):
+    """The complex dtype matching the precision of ``arrays`` (complex128 only under x64)."""
+    return jnp.result_type(*arrays, jnp.complex64)
+
+
+def _check_stable(func, Lambda):
+    """Refuse a diagonal with a non-negative real part (when its values are known)."""
+    values = concrete(Lambda)
+    if values is None:
+        return
+    if not np.all(np.real(values) < 0):
+        worst = float(np.max(np.real(values)))
+        fail(func, "Lambda",
+             f"entries with negative real part (a stable diagonal; the largest real part "
+             f"is {worst:.3g})", Lambda)
+
+
+def _check_low_rank(func, name, value, N):
+    """P or Q as an (r, N) array: (N,) means rank 1."""
+    arr = check_array(func, name, value, ndim=(1, 2), complex_ok=True)
+    if arr.shape[-1] != N:
+        fail(func, name, f"shape ({N},) or (r, {N}) to match Lambda of length {N}", arr)
+    return arr.reshape(-1, N)
+
+
+# --------------------------------------------------------------------------------------
+# step 1: the generating function at the roots of unity
+# --------------------------------------------------------------------------------------
+
+def roots_of_unity(L: int, half: bool = False):
+    """``z_j = exp(-2 pi i j / L)`` for j < L, or for j <= L // 2 when ``half``.
+
+    At these points the generating function of a length-L kernel is its DFT:
+    ``generating_function(K, roots_of_unity(L)) == jnp.fft.fft(K)``.
+    """
+    L = check_int("roots_of_unity", "L", L, minimum=1)
+    count = L // 2 + 1 if half else L
+    j = jnp.arange(count)
+    return jnp.exp((-2j * jnp.pi / L) * j)
+
+
+def generating_function(K, z):
+    """``Khat(z) = sum_{k < L} K[k] z^k`` at each point of ``z``, by Horner's rule (dense, O(L) per point)."""
+    K = check_array("generating_function", "K", K, ndim=1, complex_ok=True)
+    z = check_array("generating_function", "z", z, ndim=1, complex_ok=True)
+    return jnp.polyval(K[::-1], z)
+
+
+def kernel_from_spectrum(Khat, L: int):
+    """Invert the generating function sampled at :func:`roots_of_unity`: K of shape (L,).
+
+    ``Khat`` of length L (all roots) gives the complex K by an inverse FFT. ``Khat`` of
+    length ``L // 2 + 1`` (the roots with non-positive angle) is the spectrum of a
+    *real* kernel, whose other half is the conjugate mirror image; ``irfft`` returns
+    that real K.
+    """
+    L = check_int("kernel_from_spectrum", "L", L, minimum=1)
+    Khat = check_array("kernel_from_spectrum", "Khat", Khat, ndim=1, complex_ok=True)
+    if Khat.shape[0] == L:
+        return jnp.fft.ifft(Khat, n=L)
+    if Khat.shape[0] == L // 2 + 1:
+        return jnp.fft.irfft(Khat, n=L)
+    fail("kernel_from_spectrum", "Khat", f"length L = {L} or L // 2 + 1 = {L // 2 + 1}", Khat)
+
+
+# --------------------------------------------------------------------------------------
+# step 2: truncation
+# --------------------------------------------------------------------------------------
+
+def c_tilde(Ab, C, L: int):
+    """``Ct = C (I - Ab^L)``, the output vector that absorbs the truncation at length L.
+
+    Dense: ``Ab^L`` by repeated squaring, O(N^3 log L). S4 learns ``Ct`` directly; this
+    function converts a known C (to check the fast kernel against the naive one).
+    """
+    Ab = check_array("c_tilde", "Ab", Ab, ndim=2, complex_ok=True)
+    if Ab.shape[0] != Ab.shape[1]:
+        fail("c_tilde", "Ab", "a square matrix", Ab)
+    C = check_array("c_tilde", "C", C, shape=(Ab.shape[0],), complex_ok=True)
+    L = check_int("c_tilde", "L", L, minimum=1)
+    return C - C @ jnp.linalg.matrix_power(Ab, L)
+
+
+# --------------------------------------------------------------------------------------
+# step 3: the bilinear map from z to s
+# --------------------------------------------------------------------------------------
+
+def bilinear_s(z, dt):
+    """``s = (2 / dt) (1 - z) / (1 + z)``: for the bilinear Ab, Bb,
+
+    ``(I - Ab z)^-1 Bb = 2 / (1 + z) * (s I - A)^-1 B``.
+
+    The unit circle maps to the imaginary axis; z = -1 maps to infinity.
+    """
+    z = check_array("bilinear_s", "z", z, complex_ok=True)
+    dt = check_scalar("bilinear_s", "dt", dt, positive=True)
+    return (2.0 / dt) * (1.0 - z) / (1.0 + z)
+
+
+# --------------------------------------------------------------------------------------
+# steps 4 and 5: Woodbury and Cauchy
+# --------------------------------------------------------------------------------------
+
+def resolvent_dplr(Lambda, P, Q, s):
+    """``(s I - A)^-1`` for ``A = diag(Lambda) - P^T conj(Q)`` by the Woodbury identity, shape (N, N).
+
+    With ``D = diag(1 / (s - Lambda))`` and P, Q as (r, N) arrays:
+
+    ``(s I - A)^-1 = D - D P^T (I_r + conj(Q) D P^T)^-1 conj(Q) D``.
+
+    Only an r x r system is solved. Dense output, for checking; :func:`kernel_dplr`
+    never forms it.
+    """
+    Lambda = check_array("resolvent_dplr", "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    P = _check_low_rank("resolvent_dplr", "P", P, N)
+    Q = _check_low_rank("resolvent_dplr", "Q", Q, N)
+    if P.shape != Q.shape:
+        fail("resolvent_dplr", "Q", f"the shape of P {tuple(P.shape)}", Q)
+    s = check_array("resolvent_dplr", "s", s, ndim=0, complex_ok=True)
+    d = 1.0 / (s - Lambda)                       # (N,)
+    DPt = d[:, None] * P.T                       # (N, r)
+    QhD = Q.conj() * d[None, :]                  # (r, N)
+    small = jnp.eye(P.shape[0], dtype=DPt.dtype) + Q.conj() @ DPt
+    return jnp.diag(d) - DPt @ jnp.linalg.solve(small, QhD)
+
+
+def cauchy(v, s, Lambda):
+    """The Cauchy kernel ``out[..., j] = sum_n v[..., n] / (s[j] - Lambda[n])``.
+
+    ``v`` has shape (..., N), ``s`` shape (M,); output shape (..., M). Direct
+    O(M N) evaluation (the sum S4 reduces everything to; fast multipole or
+    hand-written kernels can do it in less memory, not needed here).
+    """
+    Lambda = check_array("cauchy", "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    v = check_array("cauchy", "v", v, complex_ok=True)
+    if v.ndim < 1 or v.shape[-1] != N:
+        fail("cauchy", "v", f"shape (..., {N}) to match Lambda of length {N}", v)
+    s = check_array("cauchy", "s", s, ndim=1, complex_ok=True)
+    return _cauchy(v, s, Lambda)
+
+
+def _cauchy(v, s, Lambda):
+    return jnp.einsum("...n,mn->...m", v, 1.0 / (s[:, None] - Lambda[None, :]))
+
+
+# --------------------------------------------------------------------------------------
+# the S4 kernel
+# --------------------------------------------------------------------------------------
+
+def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
+    """Re K for the bilinear discretization of ``A = diag(Lambda) - P Q^H``, shape (L,).
+
+    ``Ct = C (I - Ab^L)`` is the (learned) output vector; the result equals
+    ``conv_kernel(Ab, Bb, C, L)`` of the dense system (its real part). At each root of
+    unity z (steps in the module docstring),
+
+        Khat(z) = 2/(1+z) [k00 - k01 (I + k11)^-1 k10],   s = (2/dt)(1-z)/(1+z),
+
+    where the k's are Cauchy sums ``sum_n a_n b_n / (s - Lambda_n)`` with
+    a in {Ct, conj(Q)} and b in {B, P}. At z = -1 (present when L is even) s is
+    infinite, and the limit ``Khat(-1) = Ct (I + Ab)^-1 Bb = (dt / 2) Ct . B`` is used.
+
+    The output is real, so only ``L // 2 + 1`` DFT values are inverted (``irfft``).
+    The DFT of Re K at root j is ``(Khat(z_j) + conj(Khat(conj z_j))) / 2``: two
+    evaluations per frequency in general. With ``real_system=True`` the caller
+    promises that K is real already (the parameters describe a real system in a
+    complex basis, e.g. from :func:`s4_minimal.hippo.legs_dplr` with Ct from a real
+    C), so ``Khat(conj z) = conj Khat(z)`` and half the evaluations suffice. With
+    that flag on a system whose K is not real, the result is *not* Re K.
+
+    Cost O(L N r^2) time and O(L N) memory (r the rank). Requires Re(Lambda) < 0.
+    """
+    func = "kernel_dplr"
+    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    P = _check_low_rank(func, "P", P, N)
+    Q = _check_low_rank(func, "Q", Q, N)
+    if P.shape != Q.shape:
+        fail(func, "Q", f"the shape of P {tuple(P.shape)}", Q)
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    Ct = check_array(func, "Ct", Ct, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    L = check_int(func, "L", L, minimum=1)
+    if not isinstance(real_system, bool):
+        fail(func, "real_system", "True or False", real_system, TypeError)
+    _check_stable(func, Lambda)
+
+    cdtype = _complex_dtype(Lambda, P, Q, B, Ct, dt)
+    Lambda, P, Q, B, Ct = (x.astype(cdtype) for x in (Lambda, P, Q, B, Ct))
+    rdtype = jnp.finfo(cdtype).dtype
+    dt = jnp.asarray(dt, rdtype)
+    r = P.shape[0]
+
+    # The roots of unity, without z = -1, which gets its limit below (a static mask).
+    count = L // 2 + 1 if real_system else L
+    j = np.arange(count)
+    nyquist = jnp.asarray(2 * j == L)
+    z = jnp.exp(jnp.asarray(-2j * np.pi * j / L, cdtype))
+    z_safe = jnp.where(nyquist, 0.0, z)
+    s = (2.0 / dt) * (1.0 - z_safe) / (1.0 + z_safe)
+
+    # All four Cauchy sums at once: left in {Ct, conj Q_i}, right in {B, P_i}.
+    left = jnp.concatenate([Ct[None, :], Q.conj()], axis=0)       # (r+1, N)
+    right = jnp.concatenate([B[None, :], P], axis=0)              # (r+1, N)
+    k = _cauchy(left[:, None, :] * right[None, :, :], s, Lambda)  # (r+1, r+1, M)
+    k00, k01, k10, k11 = k[0, 0], k[0, 1:], k[1:, 0], k[1:, 1:]
+    small = jnp.eye(r, dtype=cdtype)[:, :, None] + k11            # (r, r, M)
+    corr = jnp.linalg.solve(jnp.moveaxis(small, -1, 0),
+                            jnp.moveaxis(k10, -1, 0)[..., None])[..., 0]   # (M, r)
+    resolvent_term = k00 - jnp.sum(jnp.moveaxis(k01, -1, 0) * corr, axis=-1)
+    Khat = (2.0 / (1.0 + z_safe)) * resolvent_term
+    Khat = jnp.where(nyquist, (dt / 2) * jnp.sum(Ct * B), Khat)
+
+    if not real_system:
+        # DFT of Re K at j <= L//2: mean of Khat(z_j) and conj Khat(z_{-j}).
+        half = np.arange(L // 2 + 1)
+        Khat = 0.5 * (Khat[half] + jnp.conj(Khat[(-half) % L]))
+    return jnp.fft.irfft(Khat, n=L)
+
+
+# --------------------------------------------------------------------------------------
+# the diagonal kernel (S4D)
+# --------------------------------------------------------------------------------------
+
+DIAG_METHODS = ("zoh", "bilinear")
+
+
+def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
+    """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
+
+    Each state is a scalar system: ``Ab_n = exp(dt Lambda_n)``,
+    ``Bb_n = (exp(dt Lambda_n) - 1) / Lambda_n * B_n`` (``"zoh"``) or
+    ``Ab_n = (1 + dt Lambda_n / 2) / (1 - dt Lambda_n / 2)``,
+    ``Bb_n = dt B_n / (1 - dt Lambda_n / 2)`` (``"bilinear"``), and
+
+        K[k] = Re sum_n C_n Bb_n Ab_n^k,
+
+    with ``Ab_n^k = exp(k log Ab_n)`` (no repeated products). O(N L). Requires
+    Re(Lambda) < 0.
+    """
+    func = "kernel_diag"
+    method = check_choice(func, "method", method, DIAG_METHODS)
+    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    L = check_int(func, "L", L, minimum=1)
+    _check_stable(func, Lambda)
+
+    cdtype = _complex_dtype(Lambda, B, C, dt)
+    Lambda, B, C = Lambda.astype(cdtype), B.astype(cdtype), C.astype(cdtype)
+    dtL = jnp.asarray(dt, jnp.finfo(cdtype).dtype) * Lambda
+    if method == "zoh":
+        log_Ab = dtL
+        Bb = jnp.expm1(dtL) / Lambda * B
+    else:
+        log_Ab = jnp.log((1 + dtL / 2) / (1 - dtL / 2))
+        Bb = dt * B / (1 - dtL / 2)
+    k = jnp.arange(L, dtype=jnp.finfo(cdtype).dtype)
+    vandermonde = jnp.exp(log_Ab[:, None] * k[None, :])           # (N, L)
+    return jnp.real((C * Bb) @ vandermonde)
