@@ -21,6 +21,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import jax.scipy.linalg
 
+from ._precision import full_precision
 from ._validate import check_array, check_choice, check_scalar, fail
 
 __all__ = ["METHODS", "ALPHA", "gbt", "discretize"]
@@ -48,6 +49,7 @@ def _gbt(A, B, dt, alpha):
     return Ab, Bb
 
 
+@full_precision
 def gbt(A, B, dt, alpha):
     """Generalized bilinear transform: ``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``,
     ``Bb = (I - alpha dt A)^-1 dt B``, for ``alpha`` in [0, 1]."""
@@ -58,6 +60,7 @@ def gbt(A, B, dt, alpha):
     return _gbt(A, B, dt, alpha)
 
 
+@full_precision
 def discretize(A, B, dt, method: str = "bilinear"):
     """Discrete ``(Ab, Bb)`` of shapes (N, N) and (N,) for ``method`` in ``METHODS``."""
     method = check_choice("discretize", "method", method, METHODS)

@@ -40,6 +40,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, check_scalar, concrete, fail
 
 __all__ = [
@@ -100,6 +101,7 @@ def roots_of_unity(L: int, half: bool = False):
     return jnp.exp((-2j * jnp.pi / L) * j)
 
 
+@full_precision
 def generating_function(K, z):
     """``Khat(z) = sum_{k < L} K[k] z^k`` at each point of ``z``, by Horner's rule (dense, O(L) per point)."""
     K = check_array("generating_function", "K", K, ndim=1, complex_ok=True)
@@ -128,6 +130,7 @@ def kernel_from_spectrum(Khat, L: int):
 # step 2: truncation
 # --------------------------------------------------------------------------------------
 
+@full_precision
 def c_tilde(Ab, C, L: int):
     """``Ct = C (I - Ab^L)``, the output vector that absorbs the truncation at length L.
 
@@ -162,6 +165,7 @@ def bilinear_s(z, dt):
 # steps 4 and 5: Woodbury and Cauchy
 # --------------------------------------------------------------------------------------
 
+@full_precision
 def resolvent_dplr(Lambda, P, Q, s):
     """``(s I - A)^-1`` for ``A = diag(Lambda) - P^T conj(Q)`` by the Woodbury identity, shape (N, N).
 
@@ -186,6 +190,7 @@ def resolvent_dplr(Lambda, P, Q, s):
     return jnp.diag(d) - DPt @ jnp.linalg.solve(small, QhD)
 
 
+@full_precision
 def cauchy(v, s, Lambda):
     """The Cauchy kernel ``out[..., j] = sum_n v[..., n] / (s[j] - Lambda[n])``.
 
@@ -210,6 +215,7 @@ def _cauchy(v, s, Lambda):
 # the S4 kernel
 # --------------------------------------------------------------------------------------
 
+@full_precision
 def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
     """Re K for the bilinear discretization of ``A = diag(Lambda) - P Q^H``, shape (L,).
 
@@ -288,6 +294,7 @@ def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
 DIAG_METHODS = ("zoh", "bilinear")
 
 
+@full_precision
 def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
     """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
 

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._precision import full_precision
 from ._validate import check_array, check_int, check_scalar, concrete, fail, is_traced
 
 __all__ = ["legendre", "laguerre", "gauss_legendre", "orthonormal_basis", "project", "reconstruct"]
@@ -161,6 +162,7 @@ def orthonormal_basis(N: int, x, a: float = -1.0, b: float = 1.0):
     return _phi(N, x, a, b)
 
 
+@full_precision
 def project(f, N: int, a: float = -1.0, b: float = 1.0, n_quad: int | None = None):
     """Coefficients c_0..c_{N-1} of ``f`` in the orthonormal basis of [a, b], shape (N,).
 
@@ -192,6 +194,7 @@ def project(f, N: int, a: float = -1.0, b: float = 1.0, n_quad: int | None = Non
     return (jnp.asarray(weights, dtype=x.dtype) * values) @ _phi(N, x, a, b)
 
 
+@full_precision
 def reconstruct(c, x, a: float = -1.0, b: float = 1.0):
     """The approximation ``sum_n c_n phi_n(x)`` on [a, b], shape ``x.shape``.
 

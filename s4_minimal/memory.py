@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
+from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, fail
 from .discretize import ALPHA
 from .legendre import legendre
@@ -106,6 +107,7 @@ def legs_recurrence(u, N: int, method: str = "bilinear", states: bool = False):
     return _legs_scan_jit(u, N, ALPHA[method], bool(states))
 
 
+@full_precision
 def history(c, L: int):
     """The history the state ``c`` (N,) describes, at the L sample midpoints j - 1/2, shape (L,).
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ._precision import full_precision
 from ._validate import check_array, check_int, fail
 
 __all__ = ["scan_ssm", "conv_kernel", "causal_conv"]
@@ -27,6 +28,7 @@ def _check_system(func, Ab, Bb, C):
     return Ab, Bb, C
 
 
+@full_precision
 def scan_ssm(Ab, Bb, C, u, x0=None):
     """Run the recurrence over ``u`` of shape (L,): returns ``(xs, y)`` of shapes (L, N), (L,)."""
     Ab, Bb, C = _check_system("scan_ssm", Ab, Bb, C)
@@ -44,6 +46,7 @@ def scan_ssm(Ab, Bb, C, u, x0=None):
     return xs, xs @ C
 
 
+@full_precision
 def conv_kernel(Ab, Bb, C, L: int):
     """The kernel ``K[k] = C Ab^k Bb`` for k < L, by repeated products with Ab: O(L N^2)."""
     Ab, Bb, C = _check_system("conv_kernel", Ab, Bb, C)
