@@ -26,6 +26,7 @@ __all__ = [
     "check_scalar",
     "check_choice",
     "check_array",
+    "check_square",
     "is_traced",
     "concrete",
 ]
@@ -145,4 +146,12 @@ def check_array(func: str, name: str, value, ndim: int | tuple[int, ...] | None 
     values = concrete(value) if finite else None
     if values is not None and not np.all(np.isfinite(values)):
         fail(func, name, "finite values (no NaN or inf)", arr)
+    return arr
+
+
+def check_square(func: str, name: str, value, complex_ok: bool = True):
+    """Convert ``value`` to a JAX array and check that it is a square matrix (N, N)."""
+    arr = check_array(func, name, value, ndim=2, complex_ok=complex_ok)
+    if arr.shape[0] != arr.shape[1]:
+        fail(func, name, "a square matrix", arr)
     return arr

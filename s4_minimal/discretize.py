@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 
 from ._precision import full_precision
-from ._validate import check_array, check_choice, check_scalar, fail
+from ._validate import check_array, check_choice, check_scalar, check_square, fail
 
 __all__ = ["METHODS", "ALPHA", "gbt", "discretize"]
 
@@ -31,9 +31,7 @@ ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 
 
 def _check_AB(func, A, B, dt):
-    A = check_array(func, "A", A, ndim=2, complex_ok=True)
-    if A.shape[0] != A.shape[1]:
-        fail(func, "A", "a square matrix", A)
+    A = check_square(func, "A", A)
     N = A.shape[0]
     B = check_array(func, "B", B, shape=(N,), complex_ok=True)
     dt = check_scalar(func, "dt", dt, positive=True)

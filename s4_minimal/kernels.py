@@ -41,7 +41,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._precision import full_precision
-from ._validate import check_array, check_choice, check_int, check_scalar, concrete, fail
+from ._validate import (check_array, check_choice, check_int, check_scalar, check_square, concrete,
+                        fail)
 
 __all__ = [
     "roots_of_unity",
@@ -137,9 +138,7 @@ def c_tilde(Ab, C, L: int):
     Dense: ``Ab^L`` by repeated squaring, O(N^3 log L). S4 learns ``Ct`` directly; this
     function converts a known C (to check the fast kernel against the naive one).
     """
-    Ab = check_array("c_tilde", "Ab", Ab, ndim=2, complex_ok=True)
-    if Ab.shape[0] != Ab.shape[1]:
-        fail("c_tilde", "Ab", "a square matrix", Ab)
+    Ab = check_square("c_tilde", "Ab", Ab)
     C = check_array("c_tilde", "C", C, shape=(Ab.shape[0],), complex_ok=True)
     L = check_int("c_tilde", "L", L, minimum=1)
     return C - C @ jnp.linalg.matrix_power(Ab, L)

@@ -13,15 +13,13 @@ import jax
 import jax.numpy as jnp
 
 from ._precision import full_precision
-from ._validate import check_array, check_int, fail
+from ._validate import check_array, check_int, check_square
 
 __all__ = ["scan_ssm", "conv_kernel", "causal_conv"]
 
 
 def _check_system(func, Ab, Bb, C):
-    Ab = check_array(func, "Ab", Ab, ndim=2, complex_ok=True)
-    if Ab.shape[0] != Ab.shape[1]:
-        fail(func, "Ab", "a square matrix", Ab)
+    Ab = check_square(func, "Ab", Ab)
     N = Ab.shape[0]
     Bb = check_array(func, "Bb", Bb, shape=(N,), complex_ok=True)
     C = check_array(func, "C", C, shape=(N,), complex_ok=True)

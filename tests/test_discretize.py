@@ -16,11 +16,6 @@ from s4_minimal import discretize as D
 from s4_minimal import hippo
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
 
 SCIPY_NAME = {"euler": "euler", "backward_euler": "backward_diff", "bilinear": "bilinear", "zoh": "zoh"}
 

@@ -8,11 +8,6 @@ import pytest
 from s4_minimal import discretize, hippo, kernels, ssm
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
 
 def legs_system(N, L, dt, seed=0):
     """Dense LegS (A, B, C, Ab, Bb) and its DPLR form (Lambda, P, B_v, Ct_v) in the basis V."""

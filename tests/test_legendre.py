@@ -13,13 +13,6 @@ import scipy.special
 from s4_minimal import legendre as L
 
 
-@pytest.fixture
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
 
 def smooth(x):
     """A smooth, non-polynomial test function (works on NumPy and JAX arrays)."""

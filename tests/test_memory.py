@@ -14,11 +14,6 @@ from s4_minimal import memory as M
 from s4_minimal.legendre import gauss_legendre, legendre
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
 
 def test_legs_matvec_equals_dense_product(x64):
     A, _ = hippo.transition("legs", 40)

@@ -13,13 +13,6 @@ from s4_minimal import legendre as L
 from s4_minimal import online
 
 
-@pytest.fixture
-def x64():
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
 
 def f(s):
     """A smooth test signal on [0, ~4] (NumPy in, NumPy out)."""

@@ -8,11 +8,6 @@ import pytest
 from s4_minimal import discretize, hippo, ssm
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
 
 def random_stable_system(N, seed, dtype=np.float64):
     """A random dense (Ab, Bb, C) with spectral radius 0.95 (stable, non-normal)."""
