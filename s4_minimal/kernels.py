@@ -37,9 +37,12 @@ it does not by itself prove that the full matrix ``A`` is stable.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import discretize as _discretize
+from . import hippo
 from ._precision import full_precision
 from ._validate import (check_array, check_choice, check_int, check_scalar, check_square, concrete,
                         fail)
@@ -54,6 +57,7 @@ __all__ = [
     "cauchy",
     "kernel_dplr",
     "kernel_diag",
+    "legs_dplr_system",
 ]
 
 
@@ -329,3 +333,32 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
     k = jnp.arange(L, dtype=jnp.finfo(cdtype).dtype)
     vandermonde = jnp.exp(log_Ab[:, None] * k[None, :])           # (N, L)
     return jnp.real((C * Bb) @ vandermonde)
+
+
+# --------------------------------------------------------------------------------------
+# the LegS system in both forms (for checks and timings)
+# --------------------------------------------------------------------------------------
+
+# Compiled once per shape: much faster than op-by-op dispatch when called for many N and L.
+_discretize_jit = jax.jit(_discretize.discretize, static_argnames="method")
+_c_tilde_jit = jax.jit(c_tilde, static_argnums=2)
+
+
+def legs_dplr_system(N: int, dt, C, L: int):
+    """The bilinear LegS system twice: dense ``(Ab, Bb)`` and DPLR ``(Lambda, P, Q, B, Ct)``.
+
+    The DPLR parameters are those of :func:`s4_minimal.hippo.legs_dplr` in its basis V
+    (``Q = P``, ``B = V^H B_legs``) with ``Ct = C (I - Ab^L) V``, so that
+
+        kernel_dplr(Lambda, P, Q, B, Ct, dt, L) == conv_kernel(Ab, Bb, C, L)
+
+    to rounding. ``C`` is the real output vector (N,) of the dense system. The
+    dense pair is in JAX's default precision; the DPLR arrays are complex NumPy.
+    """
+    N = check_int("legs_dplr_system", "N", N, minimum=1)
+    C = check_array("legs_dplr_system", "C", C, shape=(N,))
+    A, B = hippo.transition("legs", N)
+    Lambda, P, B_v, V = hippo.legs_dplr(N)
+    Ab, Bb = _discretize_jit(A, B, dt, method="bilinear")
+    Ct = np.asarray(_c_tilde_jit(Ab, C, L)) @ V
+    return (Ab, Bb), (Lambda, P, P, B_v, Ct)

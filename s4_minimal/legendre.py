@@ -31,7 +31,8 @@ import numpy as np
 from ._precision import full_precision
 from ._validate import check_array, check_int, check_scalar, concrete, fail, is_traced
 
-__all__ = ["legendre", "laguerre", "gauss_legendre", "orthonormal_basis", "project", "reconstruct"]
+__all__ = ["legendre", "laguerre", "legendre_float64", "laguerre_float64", "gauss_legendre",
+           "orthonormal_basis", "project", "reconstruct"]
 
 
 # Points this far outside the domain (in units of the domain) still count as inside:
@@ -68,6 +69,34 @@ def _three_term(N: int, x, step):
     _, rest = jax.lax.scan(body, (p0, p1), jnp.arange(1, N - 1, dtype=x.dtype))
     stacked = jnp.concatenate([p0[None], p1[None], rest], axis=0)
     return jnp.moveaxis(stacked, 0, -1)
+
+
+def _three_term_float64(N: int, x, step):
+    """The same recurrence as ``_three_term``, as a float64 NumPy loop."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.empty(x.shape + (N,))
+    out[..., 0] = 1.0
+    if N > 1:
+        out[..., 1] = step(0, x, out[..., 0], np.zeros_like(x))
+    for n in range(1, N - 1):
+        out[..., n + 1] = step(n, x, out[..., n], out[..., n - 1])
+    return out
+
+
+def legendre_float64(N: int, x):
+    """:func:`legendre` as float64 NumPy whatever JAX's x64 setting: for reference code.
+
+    The float64 references of :mod:`s4_minimal.online` and :mod:`s4_minimal.memory`
+    use it; ``x`` is not range-checked.
+    """
+    N = check_int("legendre_float64", "N", N, minimum=1)
+    return _three_term_float64(N, x, _legendre_step)
+
+
+def laguerre_float64(N: int, x):
+    """:func:`laguerre` as float64 NumPy whatever JAX's x64 setting (``x`` not range-checked)."""
+    N = check_int("laguerre_float64", "N", N, minimum=1)
+    return _three_term_float64(N, x, _laguerre_step)
 
 
 def legendre(N: int, x):

@@ -33,13 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, fail
+from .bench import relative_error
 from .discretize import ALPHA
-from .legendre import legendre
+from .legendre import legendre_float64
 
-__all__ = ["legs_matvec", "legs_solve", "legs_recurrence", "history", "project_samples",
-           "history_basis", "signal", "SIGNALS", "relative_error", "memory_table", "main"]
+__all__ = ["legs_matvec", "legs_solve", "legs_recurrence", "project_samples",
+           "history_basis", "signal", "SIGNALS", "memory_table", "main"]
 
 SIGNALS = ("smooth", "bandlimited", "smooth+noise", "noise")
 
@@ -107,31 +107,6 @@ def legs_recurrence(u, N: int, method: str = "bilinear", states: bool = False):
     return _legs_scan_jit(u, N, ALPHA[method], bool(states))
 
 
-@full_precision
-def history(c, L: int):
-    """The history the state ``c`` (N,) describes, at the L sample midpoints j - 1/2, shape (L,).
-
-    ``sum_n c_n sqrt(2n+1) P_n(2 s / L - 1)`` at ``s = j - 1/2``, j = 1..L, in the dtype of c.
-    """
-    c = check_array("history", "c", c, ndim=1)
-    L = check_int("history", "L", L, minimum=1)
-    N = c.shape[0]
-    s = (jnp.arange(L, dtype=c.dtype) + 0.5) / L
-    r = jnp.sqrt(2 * jnp.arange(N, dtype=c.dtype) + 1)
-    return legendre(N, 2 * s - 1) @ (r * c)
-
-
-def _legendre_table(N, x):
-    """P_0..P_{N-1} at the points x, float64 NumPy of shape (x.size, N) (Bonnet recurrence)."""
-    P = np.empty((x.size, N))
-    P[:, 0] = 1.0
-    if N > 1:
-        P[:, 1] = x
-    for n in range(1, N - 1):
-        P[:, n + 1] = ((2 * n + 1) * x * P[:, n] - n * P[:, n - 1]) / (n + 1)
-    return P
-
-
 def project_samples(u, N: int):
     """Exact LegS coefficients of the piecewise-constant history of ``u`` on [0, L], float64 NumPy.
 
@@ -152,7 +127,7 @@ def project_samples(u, N: int):
         fail("project_samples", "u", "finite values (no NaN or inf)", u)
     L = u.shape[-1]
     x = np.linspace(-1.0, 1.0, L + 1)
-    P = _legendre_table(N + 1, x)
+    P = legendre_float64(N + 1, x)
     Q = np.empty((L + 1, N))
     Q[:, 0] = x + 1
     n = np.arange(1, N)
@@ -170,7 +145,7 @@ def history_basis(N: int, L: int):
     N = check_int("history_basis", "N", N, minimum=1)
     L = check_int("history_basis", "L", L, minimum=1)
     x = 2 * (np.arange(L) + 0.5) / L - 1
-    return _legendre_table(N, x) * np.sqrt(2 * np.arange(N) + 1.0)
+    return legendre_float64(N, x) * np.sqrt(2 * np.arange(N) + 1.0)
 
 
 def signal(kind: str, L: int, bandwidth: int = 16, seed: int = 0):
@@ -201,15 +176,6 @@ def signal(kind: str, L: int, bandwidth: int = 16, seed: int = 0):
         phase = 2 * np.pi * np.outer(x, freq)
         out = np.cos(phase) @ a + np.sin(phase) @ b
     return out / np.sqrt(np.mean(out ** 2))
-
-
-def relative_error(u, approx):
-    """``||u - approx|| / ||u||`` (Euclidean norms over the samples), a Python float."""
-    u = np.asarray(u, dtype=np.float64)
-    approx = np.asarray(approx, dtype=np.float64)
-    if u.shape != approx.shape:
-        fail("relative_error", "approx", f"an array of shape {u.shape}", approx)
-    return float(np.linalg.norm(u - approx) / np.linalg.norm(u))
 
 
 def memory_table(Ns=(32, 64, 128, 256, 512), L: int = 16000, bandwidths=(8, 32, 128, 512),
@@ -262,10 +228,12 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--out", default=None, help="JSON file to write (default: print only)")
-    parser.add_argument("--L", type=int, default=16000)
+    parser.add_argument("--L", type=int, default=16000, help="sequence length (default 16000)")
+    parser.add_argument("--N", type=int, nargs="+", default=[32, 64, 128, 256, 512],
+                        help="state sizes (default 32 64 128 256 512)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    table = memory_table(L=args.L, progress=True)
+    table = memory_table(Ns=tuple(args.N), L=args.L, progress=True)
     table["seconds"] = round(time.perf_counter() - start, 1)
     table["date"] = datetime.date.today().isoformat()
     table["environment"] = environment()

@@ -30,33 +30,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import check_choice, check_int, check_scalar, fail
-from .legendre import gauss_legendre
+from .legendre import gauss_legendre, laguerre_float64, legendre_float64
 
-__all__ = ["basis", "history_interval", "project", "reconstruct", "trajectory", "history_error"]
+__all__ = ["example_signal", "basis", "history_interval", "project", "reconstruct", "trajectory",
+           "history_error"]
 
 _MEASURES = ("legs", "legt", "lagt")
-
-
-def _legendre64(N, x):
-    """P_0..P_{N-1} at x in float64 NumPy (Bonnet recurrence), shape x.shape + (N,)."""
-    out = np.empty(x.shape + (N,))
-    out[..., 0] = 1.0
-    if N > 1:
-        out[..., 1] = x
-    for n in range(1, N - 1):
-        out[..., n + 1] = ((2 * n + 1) * x * out[..., n] - n * out[..., n - 1]) / (n + 1)
-    return out
-
-
-def _laguerre64(N, x):
-    """L_0..L_{N-1} at x >= 0 in float64 NumPy, shape x.shape + (N,)."""
-    out = np.empty(x.shape + (N,))
-    out[..., 0] = 1.0
-    if N > 1:
-        out[..., 1] = 1.0 - x
-    for n in range(1, N - 1):
-        out[..., n + 1] = ((2 * n + 1 - x) * out[..., n] - n * out[..., n - 1]) / (n + 1)
-    return out
 
 
 def _check(func, measure, N, t, theta):
@@ -65,6 +44,18 @@ def _check(func, measure, N, t, theta):
     t = float(check_scalar(func, "t", t, positive=True))
     theta = float(check_scalar(func, "theta", theta, positive=True))
     return measure, N, t, theta
+
+
+def example_signal(s):
+    """Chapter 2's running example, float64: a slow oscillation, a sharp bump near s = 0.8, a ripple.
+
+    ``sin(2 pi 0.35 s) + 0.9 exp(-((s - 0.8) / 0.18)^2) + 0.3 sin(2 pi 1.1 s)``: smooth,
+    but with enough detail that 20 coefficients cannot hold all of [0, 4] exactly,
+    so the measures visibly differ in what they keep.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    return (np.sin(2 * np.pi * 0.35 * s) + 0.9 * np.exp(-(((s - 0.8) / 0.18) ** 2))
+            + 0.3 * np.sin(2 * np.pi * 1.1 * s))
 
 
 def history_interval(measure: str, t: float, theta: float = 1.0):
@@ -85,13 +76,13 @@ def basis(measure: str, N: int, s, t: float, theta: float = 1.0):
         fail("basis", "s", "finite values", s)
     r = np.sqrt(2 * np.arange(N) + 1.0)
     if measure == "legs":
-        g = r * _legendre64(N, 2 * s / t - 1)
+        g = r * legendre_float64(N, 2 * s / t - 1)
         w = np.where((s >= 0) & (s <= t), 1.0 / t, 0.0)
     elif measure == "legt":
-        g = r * _legendre64(N, 2 * (s - t) / theta + 1)
+        g = r * legendre_float64(N, 2 * (s - t) / theta + 1)
         w = np.where((s >= t - theta) & (s <= t), 1.0 / theta, 0.0)
     else:
-        g = _laguerre64(N, np.maximum(t - s, 0.0))
+        g = laguerre_float64(N, np.maximum(t - s, 0.0))
         w = np.where(s <= t, np.exp(-np.maximum(t - s, 0.0)), 0.0)
     return g, w
 

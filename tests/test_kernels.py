@@ -11,11 +11,9 @@ from s4_minimal import discretize, hippo, kernels, ssm
 
 def legs_system(N, L, dt, seed=0):
     """Dense LegS (A, B, C, Ab, Bb) and its DPLR form (Lambda, P, B_v, Ct_v) in the basis V."""
-    A, B = hippo.transition("legs", N)
-    Lambda, P, B_v, V = hippo.legs_dplr(N)
     C = np.random.default_rng(seed).standard_normal(N)
-    Ab, Bb = discretize.discretize(A, B, dt, "bilinear")
-    Ct_v = np.asarray(kernels.c_tilde(Ab, C, L)) @ V
+    A, B = hippo.transition("legs", N)
+    (Ab, Bb), (Lambda, P, _, B_v, Ct_v) = kernels.legs_dplr_system(N, dt, C, L)
     return dict(A=A, B=B, C=C, Ab=np.asarray(Ab), Bb=np.asarray(Bb),
                 Lambda=Lambda, P=P, B_v=B_v, Ct_v=Ct_v)
 
@@ -314,3 +312,14 @@ def test_step_functions_reject_bad_input():
         kernels.cauchy(np.ones(3), np.ones(2), -np.ones(4))
     with pytest.raises(ValueError, match="'P'"):
         kernels.resolvent_dplr(-np.ones(4), np.ones(3), np.ones(4), 1j)
+
+
+def test_legs_dplr_system_gives_the_same_kernel_in_both_forms(x64):
+    C = np.random.default_rng(1).standard_normal(32)
+    (Ab, Bb), dplr = kernels.legs_dplr_system(32, 1e-2, C, 1000)
+    K_dense = np.asarray(ssm.conv_kernel(Ab, Bb, C, 1000))
+    K_fast = np.asarray(kernels.kernel_dplr(*dplr, 1e-2, 1000))
+    # float64 on both sides: the two algorithms differ only by rounding.
+    assert np.linalg.norm(K_fast - K_dense) / np.linalg.norm(K_dense) < 1e-12
+    with pytest.raises(ValueError, match="'C' expected shape"):
+        kernels.legs_dplr_system(32, 1e-2, np.ones(31), 1000)

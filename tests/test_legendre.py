@@ -271,3 +271,18 @@ def test_bad_coefficients_are_refused_naming_c():
         L.reconstruct([1.0, np.inf], [0.0])
     with pytest.raises(ValueError, match="'c'"):
         L.reconstruct([], [0.0])
+
+
+def test_float64_numpy_recurrences_equal_the_jax_ones_and_numpy_references():
+    # Same recurrence, NumPy loop in float64 whatever the x64 setting; references are
+    # NumPy's legvander and SciPy's eval_laguerre (agreement to rounding, 1e-12).
+    x = np.linspace(-1, 1, 33)
+    P = L.legendre_float64(40, x)
+    assert P.dtype == np.float64 and P.shape == (33, 40)
+    np.testing.assert_allclose(P, np.polynomial.legendre.legvander(x, 39), atol=1e-12)
+    u = np.linspace(0, 5, 21)
+    G = L.laguerre_float64(12, u)
+    ref = np.stack([scipy.special.eval_laguerre(n, u) for n in range(12)], axis=-1)
+    np.testing.assert_allclose(G, ref, atol=1e-12)
+    with pytest.raises(ValueError, match="'N' expected an integer >= 1"):
+        L.legendre_float64(0, x)

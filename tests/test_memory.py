@@ -4,13 +4,15 @@ References: dense NumPy float64 linear algebra in plain loops, Gauss-Legendre
 quadrature piece by piece, and s4_minimal.legendre.
 """
 
-import jax
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from s4_minimal import hippo
 from s4_minimal import memory as M
+from s4_minimal.bench import relative_error
 from s4_minimal.legendre import gauss_legendre, legendre
 
 
@@ -88,12 +90,11 @@ def test_bilinear_recurrence_approaches_exact_projection(x64):
     assert np.linalg.norm(c - p) / np.linalg.norm(p) < 1e-6
 
 
-def test_history_equals_legendre_sum(x64):
+def test_history_basis_equals_legendre_sum(x64):
     c = np.random.default_rng(4).standard_normal(7)
     L = 50
     s = (np.arange(L) + 0.5) / L
     ref = np.asarray(legendre(7, jnp.asarray(2 * s - 1))) @ (np.sqrt(2 * np.arange(7) + 1) * c)
-    np.testing.assert_allclose(np.asarray(M.history(c, L)), ref, atol=1e-12)
     np.testing.assert_allclose(M.history_basis(7, L) @ c, ref, atol=1e-12)
 
 
@@ -115,7 +116,7 @@ def test_white_noise_error_is_sqrt_one_minus_N_over_L():
     # energy on average: relative error ~ sqrt(1 - N/L). Spread ~ sqrt(2/L) ~ 0.03.
     L, N = 2000, 400
     u = M.signal("noise", L, seed=5)
-    err = M.relative_error(u, M.history_basis(N, L) @ M.project_samples(u, N))
+    err = relative_error(u, M.history_basis(N, L) @ M.project_samples(u, N))
     assert err == pytest.approx(np.sqrt(1 - N / L), abs=0.03)
 
 
@@ -162,11 +163,19 @@ def test_signal_rejects_unknown_kind():
         M.signal("chirp", 100)
 
 
-def test_history_rejects_c_of_wrong_rank():
-    with pytest.raises(ValueError, match="'c'"):
-        M.history(np.ones((2, 2)), 10)
-
-
 def test_project_samples_rejects_u_of_wrong_rank():
     with pytest.raises(ValueError, match="'u'"):
         M.project_samples(np.ones((2, 2, 2)), 4)
+
+
+def test_command_line_writes_the_table_with_date_versions_and_device(tmp_path, capsys):
+    out = tmp_path / "table.json"
+    table = M.main(["--L", "400", "--N", "8", "16", "--out", str(out)])
+    stored = json.loads(out.read_text())
+    assert stored["N"] == [8, 16] and stored["L"] == 400
+    assert len(stored["rows"]) == len(stored["recurrence"]) == 7
+    assert all(len(row) == 2 for row in stored["recurrence"])
+    assert stored["recurrence"] == table["recurrence"]
+    assert {"date", "environment", "seconds"} <= stored.keys()
+    assert stored["environment"]["backend"]
+    assert "smooth" in capsys.readouterr().out

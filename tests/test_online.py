@@ -4,7 +4,6 @@ These functions are float64 NumPy code: no x64 switch is needed, except where
 a test compares with s4_minimal.legendre (JAX), which gets the ``x64`` fixture.
 """
 
-import jax
 import numpy as np
 import pytest
 import scipy.integrate
@@ -197,3 +196,11 @@ def test_bad_coefficients_and_times_are_refused_by_name():
         online.reconstruct("legs", ["a", "b"], [0.5], 1.0)
     with pytest.raises(ValueError, match="'s'"):
         online.reconstruct("legs", [1.0, 2.0], [0.5, np.inf], 1.0)
+
+
+def test_example_signal_is_the_stated_formula():
+    s = np.array([0.0, 0.8, 2.5])
+    expected = (np.sin(2 * np.pi * 0.35 * s) + 0.9 * np.exp(-(((s - 0.8) / 0.18) ** 2))
+                + 0.3 * np.sin(2 * np.pi * 1.1 * s))
+    np.testing.assert_array_equal(online.example_signal(s), expected)
+    assert online.example_signal(s).dtype == np.float64

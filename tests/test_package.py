@@ -135,7 +135,6 @@ def test_matrix_products_run_in_full_float32_precision():
     # of test_kernels measured 4.6e-3 for kernel_dplr before this. Every matrix product the
     # package traces must carry Precision.HIGHEST, and the caller's setting must be untouched.
     from s4_minimal import discretize, hippo, kernels, legendre, ssm
-    from s4_minimal.memory import history
 
     A, B = hippo.transition("legs", 8)
     Ab, Bb = discretize.discretize(A, B, 0.1)
@@ -148,7 +147,6 @@ def test_matrix_products_run_in_full_float32_precision():
         (lambda a: discretize.discretize(a, B, 0.1, "zoh")[0], jnp.asarray(A)),
         (lambda a: discretize.discretize(a, B, 0.1, "bilinear")[0], jnp.asarray(A)),
         (lambda ct: kernels.kernel_dplr(Lam, P, P, Bv, ct, 0.01, 16), Bv),
-        (lambda c: history(c, 32), C),
         (lambda c: legendre.reconstruct(c, jnp.linspace(-1, 1, 5)), C),
     ]
     for fn, arg in cases:

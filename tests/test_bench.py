@@ -1,0 +1,29 @@
+"""s4_minimal.bench: the error and time measurements the chapters report."""
+
+import numpy as np
+import pytest
+
+from s4_minimal.bench import best_time, relative_error
+
+
+def test_relative_error_is_the_ratio_of_euclidean_norms():
+    u = np.array([3.0, 4.0])
+    assert relative_error(u, u) == 0.0
+    assert relative_error(u, np.array([3.0, 3.0])) == pytest.approx(1 / 5, rel=1e-15)
+    with pytest.raises(ValueError, match=r"'approx' expected an array of shape \(2,\)"):
+        relative_error(u, np.ones(3))
+
+
+def test_best_time_warms_up_once_then_returns_the_fastest_of_repeats():
+    calls = []
+
+    def f(x):
+        calls.append(x)
+        return x
+
+    t = best_time(f, 1.0, repeats=4)
+    assert len(calls) == 5 and 0 <= t < 1
+    with pytest.raises(TypeError, match="'f' expected a callable"):
+        best_time(3)
+    with pytest.raises(ValueError, match="'repeats' expected an integer >= 1"):
+        best_time(f, 1.0, repeats=0)
