@@ -1,0 +1,559 @@
+"""The rendered book in a real browser: build (if needed), serve, crawl every page once.
+
+The crawl runs headless Chromium (Debian's ``chromium`` package, driven by Playwright through its
+``executable_path``; no browser is ever downloaded) over ``_build/html`` served on 127.0.0.1.
+Every request that leaves localhost is blocked and recorded, so the pages are tested offline.
+One session-wide crawl collects, per page, what the tests in ``test_book_in_browser.py`` assert,
+and saves full-page screenshots in the light and the dark theme under ``_build/screenshots/``.
+
+Environment:
+    BOOK_HTML       folder of the built book (default: _build/html of the repository; built with
+                    ``jupyter-book build . -W -n --keep-going`` when it has no index.html)
+    CHROMIUM        path of the Chromium binary (default: chromium or chromium-browser on PATH)
+    CI              when "true", a missing browser fails the suite instead of skipping it
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+VIEWPORT = {"width": 1280, "height": 900}
+SEARCH_TERMS = {  # a term and the chapter whose text must come up for it
+    "Legendre": "book/01_functions_as_vectors.html",
+    "Woodbury": "book/06_s4_kernel.html",
+}
+# Raw TeX that MathJax should have replaced: delimiters, environments, or a $...$ holding a macro.
+RAW_TEX = re.compile(r"\\\(|\\\)|\\\[|\\\]|\$\$|\\begin\{|\\end\{|\$[^$\n]{0,200}\\[A-Za-z]+[^$\n]{0,200}\$")
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _unavailable(message: str):
+    """Skip with a clear message on a person's machine; fail under CI, where nothing may skip."""
+    if _on_ci():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def find_chromium() -> str | None:
+    explicit = os.environ.get("CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).exists() else None
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# What the crawl collects
+
+
+@dataclass
+class PageReport:
+    path: str  # relative to the html root, e.g. "book/01_functions_as_vectors.html"
+    title: str = ""
+    final_url: str = ""
+    console_errors: list = field(default_factory=list)
+    failed_requests: list = field(default_factory=list)
+    formulas: int = 0
+    untypeset: list = field(default_factory=list)  # .math elements without a rendered formula
+    math_errors: list = field(default_factory=list)  # MathJax error boxes
+    raw_tex: list = field(default_factory=list)  # TeX left in the page's text
+    images: int = 0
+    broken_images: list = field(default_factory=list)
+    transparent_figures: list = field(default_factory=list)
+    outputs: int = 0
+    code_blocks: int = 0
+    display_formulas: int = 0
+    column_width: float = 0.0
+    too_wide: list = field(default_factory=list)
+    page_scrolls_sideways: bool = False
+    animations: int = 0
+    animation_failures: list = field(default_factory=list)
+    links: list = field(default_factory=list)  # internal hrefs (absolute URLs)
+    external_links: int = 0
+    unresolved_xrefs: list = field(default_factory=list)
+    download_links: list = field(default_factory=list)
+    launch_links: list = field(default_factory=list)
+    text_chars: int = 0
+    screenshots: list = field(default_factory=list)
+
+
+@dataclass
+class Crawl:
+    root: Path
+    origin: str
+    pages: dict  # path -> PageReport
+    blocked_requests: list  # (page, url) that tried to leave localhost
+    search: dict  # term -> {"results": [...], "screenshot": path}
+    screenshot_dir: Path
+    broken_links: list = field(default_factory=list)
+    checked_links: int = 0
+    unique_link_targets: int = 0
+
+    def counts(self) -> dict:
+        pages = list(self.pages.values())
+        return {
+            "pages": len(pages),
+            "formulas": sum(p.formulas for p in pages),
+            "display formulas": sum(p.display_formulas for p in pages),
+            "images": sum(p.images for p in pages),
+            "outputs": sum(p.outputs for p in pages),
+            "code blocks": sum(p.code_blocks for p in pages),
+            "animations": sum(p.animations for p in pages),
+            "links": self.checked_links,
+            "link targets": self.unique_link_targets,
+            "screenshots": sum(len(p.screenshots) for p in pages),
+        }
+
+
+_COUNTS: dict = {}
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _COUNTS:
+        line = ", ".join(f"{v} {k}" for k, v in _COUNTS.items())
+        terminalreporter.write_sep("=", "browser suite")
+        terminalreporter.write_line(f"checked: {line}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Build and serve
+
+
+def _html_root() -> Path:
+    return Path(os.environ.get("BOOK_HTML", REPO / "_build" / "html")).resolve()
+
+
+def _ensure_built(root: Path) -> None:
+    if (root / "index.html").exists():
+        return
+    if "BOOK_HTML" in os.environ:
+        pytest.fail(f"BOOK_HTML={root} has no index.html", pytrace=False)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", ".", "-W", "-n", "--keep-going"]
+    print("building the book:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server():
+    root = _html_root()
+    _ensure_built(root)
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def book_pages(root: Path) -> list[str]:
+    """Every HTML page of the build (not the theme's or Sphinx's own support folders)."""
+    pages = []
+    for path in sorted(root.rglob("*.html")):
+        rel = path.relative_to(root)
+        if any(part.startswith("_") or part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        pages.append(rel.as_posix())
+    return pages
+
+
+# ----------------------------------------------------------------------------------------------
+# In-page measurements (JavaScript run by the browser)
+
+_WAIT_FOR_MATH = """
+async () => {
+  if (!window.MathJax) return 'no MathJax';
+  for (let i = 0; i < 200 && !(MathJax.startup && MathJax.startup.promise); i++)
+    await new Promise(r => setTimeout(r, 50));
+  if (MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+  return 'ok';
+}
+"""
+
+_OPEN_EVERYTHING = """
+async () => {
+  document.querySelectorAll('details').forEach(d => d.open = true);
+  const imgs = Array.from(document.images);
+  imgs.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+  return imgs.length;
+}
+"""
+
+_MEASURE = r"""
+(rawTexSource) => {
+  const rawTex = new RegExp(rawTexSource);
+  const article = document.querySelector('article.bd-article') || document.querySelector('[role=main]') || document.body;
+  const style = getComputedStyle(article);
+  const box = article.getBoundingClientRect();
+  const colLeft = box.left + parseFloat(style.paddingLeft);
+  const colRight = box.right - parseFloat(style.paddingRight);
+  const describe = (el) => {
+    const id = el.closest('[id]');
+    const text = (el.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 70);
+    return (id ? '#' + id.id + ': ' : '') + text;
+  };
+  const visible = (el) => el.getClientRects().length > 0 && el.clientWidth > 0;
+  const out = {};
+  out.title = document.title;
+  out.column = colRight - colLeft;
+  out.textChars = (article.innerText || '').length;
+
+  // formulas
+  const mjx = Array.from(article.querySelectorAll('mjx-container'));
+  out.formulas = mjx.length;
+  out.untypeset = Array.from(document.querySelectorAll('.math')).filter(
+      m => !m.querySelector('mjx-container') && !m.closest('mjx-container')).map(describe);
+  out.mathErrors = Array.from(document.querySelectorAll('mjx-merror, mjx-container [data-mjx-error]')).map(
+      e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 120));
+  const skip = 'pre, code, script, style, textarea, mjx-container, .highlight, .MathJax, .math, nav, .bd-sidebar-primary, .bd-sidebar-secondary';
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+  const raw = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    const p = n.parentElement;
+    if (!p || p.closest(skip)) continue;
+    const t = n.textContent;
+    const m = t.match(rawTex);
+    if (m) raw.push(describe(p).slice(0, 40) + ' ... ' + t.slice(Math.max(0, m.index - 20), m.index + 40));
+  }
+  out.rawTex = raw;
+
+  // images (the page's content and its outputs; the theme's logos too)
+  const imgs = Array.from(document.images);
+  out.images = imgs.length;
+  out.brokenImages = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(
+      i => (i.getAttribute('src') || '').slice(0, 100));
+
+  // width: display formulas, code blocks, outputs must fit in the column
+  const tooWide = [];
+  const check = (kind, el) => {
+    if (!visible(el)) return;
+    const r = el.getBoundingClientRect();
+    const overflow = el.scrollWidth - el.clientWidth;
+    const past = r.right - colRight;
+    if (overflow > 1 || past > 1)
+      tooWide.push(`${kind} ${Math.round(Math.max(el.scrollWidth, r.width))} px in ${Math.round(colRight - colLeft)} px: ${describe(el)}`);
+  };
+  const display = Array.from(article.querySelectorAll('mjx-container[display="true"]'));
+  out.displayFormulas = display.length;
+  display.forEach(el => check('formula', el));
+  article.querySelectorAll('div.math').forEach(el => check('formula', el));
+  const code = Array.from(article.querySelectorAll('div.highlight pre'));
+  out.codeBlocks = code.length;
+  code.forEach(el => check(el.closest('.cell_output') ? 'output' : 'code', el));
+  const outputs = Array.from(article.querySelectorAll('.cell_output > .output, .cell_output > div'));
+  out.outputs = outputs.length;
+  outputs.forEach(el => check('output', el));
+  article.querySelectorAll('.cell_output pre, .cell_output img, .cell_output table').forEach(el => check('output', el));
+  out.tooWide = Array.from(new Set(tooWide));
+  out.pageScrollsSideways = document.documentElement.scrollWidth > window.innerWidth + 1;
+
+  // links and cross-references
+  const anchors = Array.from(document.querySelectorAll('a[href]'));
+  out.links = [];
+  out.externalLinks = 0;
+  for (const a of anchors) {
+    const href = a.getAttribute('href');
+    if (!href || href.startsWith('javascript:') || href.startsWith('mailto:')) continue;
+    const url = new URL(href, document.baseURI);
+    if (url.origin === location.origin) out.links.push(url.href);
+    else out.externalLinks += 1;
+  }
+  out.unresolvedXrefs = Array.from(document.querySelectorAll('.xref, .pending_xref')).filter(
+      x => !x.closest('a')).map(describe);
+  out.downloadLinks = anchors.map(a => a.getAttribute('href')).filter(h => /\.(ipynb|md)$/.test(h) && h.includes('_sources'));
+  out.launchLinks = anchors.map(a => a.href).filter(h => /colab|binder/i.test(h));
+
+  // figures: cell-output images must be opaque (a transparent figure is unreadable on the dark theme)
+  const transparent = [];
+  for (const img of article.querySelectorAll('.cell_output img')) {
+    if (!(img.complete && img.naturalWidth > 0)) continue;
+    try {
+      const c = document.createElement('canvas');
+      c.width = img.naturalWidth; c.height = img.naturalHeight;
+      const ctx = c.getContext('2d');
+      ctx.drawImage(img, 0, 0);
+      const corners = [[1, 1], [c.width - 2, 1], [1, c.height - 2], [c.width - 2, c.height - 2]];
+      if (corners.some(([x, y]) => ctx.getImageData(x, y, 1, 1).data[3] < 250))
+        transparent.push(describe(img.closest('.cell_output') || img) || img.src.slice(0, 60));
+    } catch (e) { transparent.push('unreadable pixels: ' + e); }
+  }
+  out.transparentFigures = transparent;
+  return out;
+}
+"""
+
+_ANIMATIONS = """
+() => Array.from(document.querySelectorAll('div.animation')).map((div, i) => {
+  div.setAttribute('data-test-animation', String(i));
+  const img = div.querySelector('img');
+  const slider = div.querySelector('input[type=range]');
+  const buttons = Array.from(div.querySelectorAll('button'));
+  const missingIcons = buttons.filter(b => {
+    if (b.querySelector('svg')) return false;
+    const i = b.querySelector('i');
+    if (!i) return (b.textContent || '').trim() === '';
+    const before = getComputedStyle(i, '::before');
+    const content = before.content;
+    return !content || content === 'none' || content === 'normal' || content === '""' ||
+           !/Font Awesome|FontAwesome/i.test(before.fontFamily + getComputedStyle(i).fontFamily);
+  }).map(b => b.title || b.getAttribute('onclick') || '?');
+  return {index: i, src: img ? img.src.slice(-60) : null, frame: slider ? slider.value : null,
+          frames: slider ? slider.max : null, missingIcons};
+})
+"""
+
+
+def _animation_plays(page, index: int) -> str | None:
+    """Press play on animation ``index``; return None if the frame changes, else why not."""
+    div = page.locator(f'div.animation[data-test-animation="{index}"]')
+    play = div.locator('button[title="Play"], button[onclick*="play_animation"]').first
+    if play.count() == 0:
+        return "no play button"
+    state = "(el) => [el.querySelector('img') ? el.querySelector('img').src : '', " \
+            "el.querySelector('input[type=range]') ? el.querySelector('input[type=range]').value : '']"
+    before = div.evaluate(state)
+    play.scroll_into_view_if_needed()
+    play.click()
+    deadline = time.monotonic() + 3.0
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        now = div.evaluate(state)
+        if now[1] != before[1] and now[0] != before[0]:
+            pause = div.locator('button[title="Pause"], button[onclick*="pause_animation"]').first
+            if pause.count():
+                pause.click()
+            return None
+    return f"frame stayed at {before[1]} after pressing play"
+
+
+# ----------------------------------------------------------------------------------------------
+# The crawl
+
+
+def _screenshot_name(rel: str) -> str:
+    return rel.removesuffix(".html").replace("/", "__") + ".png"
+
+
+def _ids_of(path: Path, cache: dict) -> set:
+    if path not in cache:
+        from bs4 import BeautifulSoup
+
+        soup = BeautifulSoup(path.read_text(encoding="utf8", errors="replace"), "html.parser")
+        cache[path] = {el.get("id") for el in soup.find_all(id=True)} | {
+            el.get("name") for el in soup.find_all("a", attrs={"name": True})
+        }
+    return cache[path]
+
+
+def _check_links(crawl: Crawl) -> None:
+    origin_len = len(crawl.origin)
+    targets, broken, ids_cache, count = set(), [], {}, 0
+    for rel, report in crawl.pages.items():
+        for href in report.links:
+            count += 1
+            parsed = urllib.parse.urlsplit(href[origin_len:])
+            target = urllib.parse.unquote(parsed.path).lstrip("/") or "index.html"
+            file = crawl.root / target
+            if file.is_dir():
+                file = file / "index.html"
+            targets.add((file, parsed.fragment))
+            if not file.is_file():
+                broken.append(f"{rel}: {href[origin_len:]} (no such file)")
+            elif parsed.fragment and file.suffix == ".html":
+                if urllib.parse.unquote(parsed.fragment) not in _ids_of(file, ids_cache):
+                    broken.append(f"{rel}: {href[origin_len:]} (no element with that id)")
+    crawl.broken_links = sorted(set(broken))
+    crawl.checked_links = count
+    crawl.unique_link_targets = len(targets)
+
+
+def _search(page, origin: str, term: str, shots: Path) -> dict:
+    page.goto(f"{origin}/search.html?q={urllib.parse.quote(term)}", wait_until="load")
+    try:
+        page.wait_for_function(
+            "() => document.querySelectorAll('#search-results li').length > 0 || "
+            "/did not match|no documents/i.test((document.getElementById('search-results') || {}).textContent || '')",
+            timeout=20000,
+        )
+    except Exception:  # noqa: BLE001 - reported by the test as "no results"
+        pass
+    page.wait_for_timeout(1500)  # summaries are fetched after the list appears
+    results = page.evaluate(
+        """() => Array.from(document.querySelectorAll('#search-results li')).map(li => ({
+             href: (li.querySelector('a') || {}).href || '',
+             title: (li.querySelector('a') || {}).textContent || '',
+             summary: ((li.querySelector('p.context') || {}).textContent || '').trim()}))"""
+    )
+    shot = shots / f"search__{term}.png"
+    page.screenshot(path=str(shot), full_page=True)
+    return {"results": results, "expected": SEARCH_TERMS[term], "screenshot": str(shot)}
+
+
+@pytest.fixture(scope="session")
+def crawl(server) -> Crawl:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed: pip install -r requirements.txt")
+    chromium = find_chromium()
+    if chromium is None:
+        _unavailable(
+            "Chromium not found. Install Debian's package (as root: apt-get update && "
+            "apt-get install -y chromium), or set CHROMIUM=/path/to/chromium. "
+            "scripts/run_tests.sh installs it when it runs as root."
+        )
+    root, origin = server
+    shots = REPO / "_build" / "screenshots"
+    if os.environ.get("BOOK_HTML"):
+        shots = root.parent / "screenshots"
+    for theme in ("light", "dark"):
+        shutil.rmtree(shots / theme, ignore_errors=True)
+        (shots / theme).mkdir(parents=True, exist_ok=True)
+
+    blocked: list = []
+    pages = {rel: PageReport(rel) for rel in book_pages(root)}
+    current = {"page": None}
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"],
+        )
+
+        def route(route_):
+            url = route_.request.url
+            if url.startswith(origin) or url.startswith("data:") or url.startswith("blob:"):
+                route_.continue_()
+            else:
+                blocked.append((current["page"], url))
+                route_.abort()
+
+        context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
+        context.route("**/*", route)
+        page = context.new_page()
+        page.set_default_timeout(30000)
+
+        def on_console(msg):
+            if msg.type == "error" and current["page"] in pages:
+                pages[current["page"]].console_errors.append(msg.text[:300])
+
+        def on_pageerror(err):
+            if current["page"] in pages:
+                pages[current["page"]].console_errors.append(f"uncaught: {str(err)[:300]}")
+
+        def on_response(resp):
+            if resp.status >= 400 and current["page"] in pages:
+                pages[current["page"]].failed_requests.append(f"{resp.status} {resp.url[len(origin):]}")
+
+        def on_failed(req):
+            if current["page"] in pages and req.url.startswith(origin):
+                pages[current["page"]].failed_requests.append(f"failed {req.url[len(origin):]}")
+
+        page.on("console", on_console)
+        page.on("pageerror", on_pageerror)
+        page.on("response", on_response)
+        page.on("requestfailed", on_failed)
+
+        for rel, report in pages.items():
+            current["page"] = rel
+            page.goto(f"{origin}/{rel}", wait_until="load")
+            if rel == "index.html":
+                page.wait_for_timeout(500)  # the front page redirects to the first chapter
+                page.wait_for_load_state("load")
+            report.final_url = page.url[len(origin):]
+            page.evaluate(_WAIT_FOR_MATH)
+            page.evaluate(_OPEN_EVERYTHING)
+            page.wait_for_timeout(200)
+            m = page.evaluate(_MEASURE, RAW_TEX.pattern)
+            report.title = m["title"]
+            report.formulas, report.untypeset = m["formulas"], m["untypeset"]
+            report.math_errors, report.raw_tex = m["mathErrors"], m["rawTex"]
+            report.images, report.broken_images = m["images"], m["brokenImages"]
+            report.transparent_figures = m["transparentFigures"]
+            report.outputs, report.code_blocks = m["outputs"], m["codeBlocks"]
+            report.display_formulas, report.column_width = m["displayFormulas"], m["column"]
+            report.too_wide, report.page_scrolls_sideways = m["tooWide"], m["pageScrollsSideways"]
+            report.links, report.external_links = m["links"], m["externalLinks"]
+            report.unresolved_xrefs = m["unresolvedXrefs"]
+            report.download_links, report.launch_links = m["downloadLinks"], m["launchLinks"]
+            report.text_chars = m["textChars"]
+            animations = page.evaluate(_ANIMATIONS)
+            report.animations = len(animations)
+            for anim in animations:
+                if anim["missingIcons"]:
+                    report.animation_failures.append(
+                        f"animation {anim['index']}: no icon on buttons {anim['missingIcons']}")
+                why = _animation_plays(page, anim["index"])
+                if why:
+                    report.animation_failures.append(f"animation {anim['index']}: {why}")
+            shot = shots / "light" / _screenshot_name(rel)
+            page.evaluate("() => window.scrollTo(0, 0)")
+            page.screenshot(path=str(shot), full_page=True)
+            report.screenshots.append(str(shot))
+
+        current["page"] = "search"
+        search = {term: _search(page, origin, term, shots / "light") for term in SEARCH_TERMS}
+
+        # The dark theme: the same pages, screenshots only (a person looks at them); console
+        # errors are still collected.
+        dark = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
+        dark.route("**/*", route)
+        dark.add_init_script("try { localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark'); } catch (e) {}")
+        dpage = dark.new_page()
+        dpage.on("console", on_console)
+        dpage.on("pageerror", on_pageerror)
+        for rel, report in pages.items():
+            current["page"] = rel
+            dpage.goto(f"{origin}/{rel}", wait_until="load")
+            dpage.evaluate(_WAIT_FOR_MATH)
+            dpage.evaluate(_OPEN_EVERYTHING)
+            dpage.wait_for_timeout(200)
+            shot = shots / "dark" / _screenshot_name(rel)
+            dpage.screenshot(path=str(shot), full_page=True)
+            report.screenshots.append(str(shot))
+        browser.close()
+
+    result = Crawl(root=root, origin=origin, pages=pages, blocked_requests=blocked,
+                   search=search, screenshot_dir=shots)
+    _check_links(result)
+    _COUNTS.clear()
+    _COUNTS.update(result.counts())
+    report_path = shots / "report.json"
+    report_path.write_text(json.dumps(
+        {"counts": result.counts(), "broken_links": result.broken_links,
+         "blocked_requests": blocked, "search": search,
+         "pages": {k: {kk: vv for kk, vv in vars(v).items() if kk != "links"} for k, v in pages.items()}},
+        indent=1), encoding="utf8")
+    print(f"\nscreenshots and report: {shots}", flush=True)
+    return result

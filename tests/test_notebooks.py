@@ -1,0 +1,137 @@
+"""Conventions every chapter notebook keeps, so the book reads and runs the same everywhere.
+
+* The first cell installs the package when it is missing (Colab, a fresh Jupyter), from the one
+  repository URL of ``_config.yml``, and is hidden from the rendered page (tag ``remove-cell``).
+* Every code chapter (all but 00_setup) ends with ``## Exercises``: two or three exercises, each a
+  markdown cell ``**Exercise N.k.**`` followed by one solution code cell tagged ``hide-cell``
+  (collapsed in the book) that uses ``s4_minimal`` and asserts its answer.
+* No printed line is wider than 76 characters (the rendered column shows about that many).
+* The notebook was executed top to bottom in one kernel: execution counts are 1..n.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK = REPO / "book"
+NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+MAX_LINE = 76
+MODULES = sorted(p.stem for p in (REPO / "s4_minimal").glob("[a-z]*.py"))
+USES_PACKAGE = re.compile(r"\b(s4_minimal|" + "|".join(MODULES) + r")\.\w")
+
+
+def repository_url() -> str:
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf8"))
+    return config["repository"]["url"]
+
+
+def install_cell(url: str) -> str:
+    return (
+        "# Opened in Colab or a fresh Jupyter? Install the book's package when it is missing.\n"
+        "import importlib.util, subprocess, sys\n"
+        'if importlib.util.find_spec("s4_minimal") is None:\n'
+        f'    REPO = "{url}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{REPO}"], check=True)'
+    )
+
+
+def _read(path: Path):
+    return nbformat.read(path, as_version=4)
+
+
+def _tags(cell) -> list:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _ids(paths):
+    return [p.name for p in paths]
+
+
+def test_there_are_chapter_notebooks():
+    assert len(NOTEBOOKS) >= 7, [p.name for p in NOTEBOOKS]
+
+
+def test_repository_url_is_the_projects():
+    url = repository_url()
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", url), url
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_cell_installs_the_package_from_the_repository(path):
+    first = _read(path).cells[0]
+    assert first.cell_type == "code", "the first cell must be the install cell (code)"
+    assert "remove-cell" in _tags(first), "the install cell must be tagged remove-cell"
+    expected = install_cell(repository_url())
+    got = "\n".join(line.rstrip() for line in first.source.strip().splitlines())
+    assert got == expected, (
+        "the first cell must be exactly the install cell of COORD.md with the repository URL of "
+        f"_config.yml:\n{expected}\n--- found ---\n{got}")
+
+
+CODE_CHAPTERS = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
+
+
+@pytest.mark.parametrize("path", CODE_CHAPTERS, ids=_ids(CODE_CHAPTERS))
+def test_chapter_ends_with_exercises_and_hidden_solutions(path):
+    cells = _read(path).cells
+    chapter = int(path.name[:2])
+    heads = [i for i, c in enumerate(cells)
+             if c.cell_type == "markdown" and re.search(r"^## Exercises\s*$", c.source, re.M)]
+    assert heads, "no '## Exercises' section"
+    start = heads[-1]
+    later_sections = [i for i, c in enumerate(cells[start + 1:], start + 1)
+                      if c.cell_type == "markdown" and re.search(r"^#{1,2} ", c.source, re.M)]
+    assert not later_sections, "'## Exercises' must be the last section of the chapter"
+    rest = [c for c in cells[start + 1:] if c.source.strip()]
+    assert len(rest) % 2 == 0, "after '## Exercises': pairs of (exercise text, solution cell)"
+    pairs = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
+    assert 2 <= len(pairs) <= 3, f"2 or 3 exercises, found {len(pairs)}"
+    for k, (text, solution) in enumerate(pairs, 1):
+        label = f"**Exercise {chapter}.{k}.**"
+        assert text.cell_type == "markdown" and text.source.lstrip().startswith(label), (
+            f"exercise {k}: a markdown cell starting {label}")
+        assert solution.cell_type == "code", f"exercise {k}: the solution is a code cell"
+        assert "hide-cell" in _tags(solution), f"exercise {k}: solution cell tagged hide-cell"
+        assert USES_PACKAGE.search(solution.source), (
+            f"exercise {k}: the solution calls s4_minimal (s4_minimal.x or a module name)")
+        assert "assert" in solution.source, f"exercise {k}: the solution asserts its answer"
+        assert not any(o.get("output_type") == "error" for o in solution.get("outputs", [])), (
+            f"exercise {k}: the solution raised")
+
+
+def _printed_lines(cell):
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            yield from output.get("text", "").splitlines()
+        elif kind in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            if "text/plain" in data and not ({"text/html", "image/png", "image/svg+xml"} & set(data)):
+                yield from data["text/plain"].splitlines()
+        elif kind == "error":
+            yield from output.get("traceback", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_no_printed_line_is_wider_than_the_column(path):
+    wide = []
+    for index, cell in enumerate(_read(path).cells):
+        if cell.cell_type != "code":
+            continue
+        for line in _printed_lines(cell):
+            if len(line) > MAX_LINE:
+                wide.append(f"cell {index}: {len(line)} chars: {line[:90]}")
+    assert not wide, f"printed lines over {MAX_LINE} characters:\n" + "\n".join(wide)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_executed_top_to_bottom_in_one_kernel(path):
+    counts = [c.get("execution_count") for c in _read(path).cells
+              if c.cell_type == "code" and c.source.strip()]
+    assert counts == list(range(1, len(counts) + 1)), f"execution counts {counts}"
