@@ -9,6 +9,9 @@ HTML the build writes, never a notebook:
 * sphinx-thebe registers its configuration script (``const THEBE_JS_URL = ...``) once per build
   pass, so a page could carry it twice and the browser reported "already declared". Each script
   is kept once.
+* Search results showed "....ipynb" instead of text: Sphinx's summary looked for the stemmed
+  term in the theme's whole main block, whose first text is the button bar. ``book_search.js``
+  (in book/_static) takes the summary from the article, found by the words the reader typed.
 * ``index.html`` at the root of the build was a bare redirect: a blank page where redirects are
   off. It becomes a small page with the book's title and a link to the first chapter (and still
   redirects).
@@ -47,7 +50,8 @@ def one_copy_of_each_script(app, pagename, templatename, context, doctree):
     seen, kept = set(), []
     for script in scripts:
         attributes = getattr(script, "attributes", {}) or {}
-        key = (str(getattr(script, "filename", script)), attributes.get("body", ""))
+        # An inline script has no file: sphinx-thebe's two copies carry None and "".
+        key = (str(getattr(script, "filename", script) or ""), attributes.get("body", ""))
         if key in seen:
             continue
         seen.add(key)
@@ -101,6 +105,7 @@ def write_front_page(app, exception):
 
 
 def setup(app):
+    app.add_js_file("book_search.js", priority=900)
     app.connect("doctree-resolved", drop_cdn_icon_font)
     app.connect("html-page-context", one_copy_of_each_script, priority=900)
     # Before sphinx-external-toc's handler (priority 500), which writes a bare redirect only

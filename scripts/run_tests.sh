@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Install everything into .venv and run every test, in this order:
-#   1. unit tests of s4_minimal (tests/),
+#   1. unit tests of s4_minimal and the notebook conventions (tests/, not tests/browser),
 #   2. strict nbval on every notebook in book/ (outputs must reproduce),
-#   3. a clean book build with warnings as errors.
+#   3. a clean book build with warnings as errors,
+#   4. the browser suite (tests/browser): headless Chromium reads every page of that build,
+#      offline; screenshots of every page land in _build/screenshots/.
 source "$(dirname "$0")/setup_env.sh"
+bash scripts/install_browser.sh
 python -m s4_minimal
-echo "== 1/3 unit tests"
-python -m pytest tests/
-echo "== 2/3 nbval (strict) on every notebook in book/"
+echo "== 1/4 unit tests and notebook conventions"
+python -m pytest tests/ --ignore=tests/browser
+echo "== 2/4 nbval (strict) on every notebook in book/"
 python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg book/
-echo "== 3/3 book build, warnings are errors"
+echo "== 3/4 book build, warnings are errors"
 rm -rf _build/html
 jupyter-book build . -W -n --keep-going --all
+echo "== 4/4 browser suite on the book just built"
+python -m pytest tests/browser
 echo "All tests passed; the book is at file://$PWD/_build/html/index.html"
+echo "Screenshots of every page (light and dark theme): $PWD/_build/screenshots/"

@@ -85,6 +85,7 @@ class PageReport:
     code_blocks: int = 0
     display_formulas: int = 0
     column_width: float = 0.0
+    code_chars_per_line: int = 0
     too_wide: list = field(default_factory=list)
     page_scrolls_sideways: bool = False
     animations: int = 0
@@ -275,6 +276,18 @@ _MEASURE = r"""
   outputs.forEach(el => check('output', el));
   article.querySelectorAll('.cell_output pre, .cell_output img, .cell_output table').forEach(el => check('output', el));
   out.tooWide = Array.from(new Set(tooWide));
+  // how many characters of code fit on one line of a code block (for the failure messages)
+  out.codeChars = 0;
+  const pre = article.querySelector('div.highlight pre');
+  if (pre && visible(pre)) {
+    const probe = document.createElement('span');
+    probe.textContent = '0'.repeat(100);
+    pre.appendChild(probe);
+    const perChar = probe.getBoundingClientRect().width / 100;
+    probe.remove();
+    const ps = getComputedStyle(pre);
+    out.codeChars = Math.floor((pre.clientWidth - parseFloat(ps.paddingLeft) - parseFloat(ps.paddingRight)) / perChar);
+  }
   out.pageScrollsSideways = document.documentElement.scrollWidth > window.innerWidth + 1;
 
   // links and cross-references
@@ -358,6 +371,17 @@ def _animation_plays(page, index: int) -> str | None:
 
 # ----------------------------------------------------------------------------------------------
 # The crawl
+
+
+def _open(page, origin: str, rel: str) -> None:
+    """Load a page and wait until its formulas are typeset and every image has loaded."""
+    page.goto(f"{origin}/{rel}", wait_until="load")
+    if rel == "index.html":  # the front page redirects to the first chapter
+        page.wait_for_url(lambda url: not url.endswith("/index.html"), timeout=10000)
+        page.wait_for_load_state("load")
+    page.evaluate(_WAIT_FOR_MATH)
+    page.evaluate(_OPEN_EVERYTHING)
+    page.wait_for_timeout(200)
 
 
 def _screenshot_name(rel: str) -> str:
@@ -487,14 +511,8 @@ def crawl(server) -> Crawl:
 
         for rel, report in pages.items():
             current["page"] = rel
-            page.goto(f"{origin}/{rel}", wait_until="load")
-            if rel == "index.html":
-                page.wait_for_timeout(500)  # the front page redirects to the first chapter
-                page.wait_for_load_state("load")
+            _open(page, origin, rel)
             report.final_url = page.url[len(origin):]
-            page.evaluate(_WAIT_FOR_MATH)
-            page.evaluate(_OPEN_EVERYTHING)
-            page.wait_for_timeout(200)
             m = page.evaluate(_MEASURE, RAW_TEX.pattern)
             report.title = m["title"]
             report.formulas, report.untypeset = m["formulas"], m["untypeset"]
@@ -503,6 +521,7 @@ def crawl(server) -> Crawl:
             report.transparent_figures = m["transparentFigures"]
             report.outputs, report.code_blocks = m["outputs"], m["codeBlocks"]
             report.display_formulas, report.column_width = m["displayFormulas"], m["column"]
+            report.code_chars_per_line = m["codeChars"]
             report.too_wide, report.page_scrolls_sideways = m["tooWide"], m["pageScrollsSideways"]
             report.links, report.external_links = m["links"], m["externalLinks"]
             report.unresolved_xrefs = m["unresolvedXrefs"]
@@ -535,10 +554,7 @@ def crawl(server) -> Crawl:
         dpage.on("pageerror", on_pageerror)
         for rel, report in pages.items():
             current["page"] = rel
-            dpage.goto(f"{origin}/{rel}", wait_until="load")
-            dpage.evaluate(_WAIT_FOR_MATH)
-            dpage.evaluate(_OPEN_EVERYTHING)
-            dpage.wait_for_timeout(200)
+            _open(dpage, origin, rel)
             shot = shots / "dark" / _screenshot_name(rel)
             dpage.screenshot(path=str(shot), full_page=True)
             report.screenshots.append(str(shot))

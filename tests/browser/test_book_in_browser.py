@@ -97,7 +97,10 @@ def test_figures_have_an_opaque_background(crawl):
 def test_nothing_is_wider_than_the_column(crawl):
     failures = _failures(crawl, "too_wide")
     sideways = [rel for rel, r in crawl.pages.items() if r.page_scrolls_sideways]
-    assert not failures, "wider than the text column (cut off or scrolled):\n" + _fmt(failures)
+    fits = max((r.code_chars_per_line for r in crawl.pages.values()), default=0)
+    assert not failures, (
+        f"wider than the text column (cut off or scrolled; a code or output line fits {fits} "
+        "characters):\n" + _fmt(failures))
     assert not sideways, f"pages that scroll sideways: {sideways}"
 
 
