@@ -81,6 +81,7 @@ class PageReport:
     images: int = 0
     broken_images: list = field(default_factory=list)
     transparent_figures: list = field(default_factory=list)
+    shrunk_figures: list = field(default_factory=list)
     outputs: int = 0
     code_blocks: int = 0
     display_formulas: int = 0
@@ -321,6 +322,14 @@ _MEASURE = r"""
     } catch (e) { transparent.push('unreadable pixels: ' + e); }
   }
   out.transparentFigures = transparent;
+  // figures shrunk to fit the column shrink their text too: 11 pt at 100 dpi is 15 px, and
+  // below 70 % of its natural size it drops under 11 px on screen
+  out.shrunkFigures = Array.from(article.querySelectorAll('.cell_output img, div.animation img'))
+    .filter(img => img.complete && img.naturalWidth > 0 && visible(img))
+    .map(img => [img, img.getBoundingClientRect().width / img.naturalWidth])
+    .filter(([img, scale]) => scale < 0.7)
+    .map(([img, scale]) => `shown at ${Math.round(100 * scale)} % (${img.naturalWidth} px wide in ${Math.round(colRight - colLeft)} px): ` +
+         describe(img.closest('.cell') || img));
   return out;
 }
 """
@@ -519,6 +528,7 @@ def crawl(server) -> Crawl:
             report.math_errors, report.raw_tex = m["mathErrors"], m["rawTex"]
             report.images, report.broken_images = m["images"], m["brokenImages"]
             report.transparent_figures = m["transparentFigures"]
+            report.shrunk_figures = m["shrunkFigures"]
             report.outputs, report.code_blocks = m["outputs"], m["codeBlocks"]
             report.display_formulas, report.column_width = m["displayFormulas"], m["column"]
             report.code_chars_per_line = m["codeChars"]

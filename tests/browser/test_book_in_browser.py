@@ -94,6 +94,13 @@ def test_figures_have_an_opaque_background(crawl):
     assert not failures, "figures with a transparent background:\n" + _fmt(failures)
 
 
+def test_figures_are_not_shrunk_below_legibility(crawl):
+    """A figure wider than the column is scaled down, and its text with it (keep figures at most
+    about 9.5 in wide at 100 dpi, or 950 px)."""
+    failures = _failures(crawl, "shrunk_figures")
+    assert not failures, "figures scaled below 70 % of their size:\n" + _fmt(failures)
+
+
 def test_nothing_is_wider_than_the_column(crawl):
     failures = _failures(crawl, "too_wide")
     sideways = [rel for rel, r in crawl.pages.items() if r.page_scrolls_sideways]
