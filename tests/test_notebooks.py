@@ -89,6 +89,13 @@ def test_chapter_ends_with_exercises_and_hidden_solutions(path):
                       if c.cell_type == "markdown" and re.search(r"^#{1,2} ", c.source, re.M)]
     assert not later_sections, "'## Exercises' must be the last section of the chapter"
     rest = [c for c in cells[start + 1:] if c.source.strip()]
+    heading = cells[start].source
+    if "**Exercise" in heading:  # the first exercise may share the heading's cell
+        first = nbformat.v4.new_markdown_cell(heading[heading.index("**Exercise"):])
+        rest = [first] + rest
+    while rest and rest[0].cell_type == "markdown" and not rest[0].source.lstrip().startswith(
+            "**Exercise"):
+        rest = rest[1:]  # an introduction to the exercises may stand in its own cell
     assert len(rest) % 2 == 0, "after '## Exercises': pairs of (exercise text, solution cell)"
     pairs = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
     assert 2 <= len(pairs) <= 3, f"2 or 3 exercises, found {len(pairs)}"
