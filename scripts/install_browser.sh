@@ -10,7 +10,7 @@ for name in "${CHROMIUM:-}" chromium chromium-browser; do
         exit 0
     fi
 done
-packages=(chromium fonts-dejavu-core fonts-liberation)
+packages=(chromium fonts-dejavu-core fonts-liberation fonts-noto-color-emoji)
 if command -v apt-get >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         SUDO=()
