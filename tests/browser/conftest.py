@@ -100,7 +100,7 @@ class PageReport:
     screenshots: list = field(default_factory=list)
 
 
-@dataclass
+@dataclass(repr=False)
 class Crawl:
     root: Path
     origin: str
@@ -111,6 +111,9 @@ class Crawl:
     broken_links: list = field(default_factory=list)
     checked_links: int = 0
     unique_link_targets: int = 0
+
+    def __repr__(self) -> str:  # short, for pytest's failure reports
+        return f"Crawl({len(self.pages)} pages of {self.root})"
 
     def counts(self) -> dict:
         pages = list(self.pages.values())
@@ -262,8 +265,10 @@ _MEASURE = r"""
     const r = el.getBoundingClientRect();
     const overflow = el.scrollWidth - el.clientWidth;
     const past = r.right - colRight;
+    // the room it has: its own box (inside a note or a list it is narrower than the column)
+    const room = Math.min(el.clientWidth || r.width, colRight - r.left);
     if (overflow > 1 || past > 1)
-      tooWide.push(`${kind} ${Math.round(Math.max(el.scrollWidth, r.width))} px in ${Math.round(colRight - colLeft)} px: ${describe(el)}`);
+      tooWide.push(`${kind} ${Math.round(Math.max(el.scrollWidth, r.width))} px in ${Math.round(room)} px: ${describe(el)}`);
   };
   const display = Array.from(article.querySelectorAll('mjx-container[display="true"]'));
   out.displayFormulas = display.length;
