@@ -29,11 +29,12 @@ Initializations (``n = 0, ..., N/2 - 1``):
 * ``"legs"`` (S4D-LegS): the diagonal part of LegS's DPLR form
   (:func:`s4_minimal.hippo.legs_dplr`, drop the low-rank term ``P P^*``): eigenvalues
   ``-1/2 + i omega_n`` of the normal part of LegS, with B = ``V^* B_legs`` in the same
-  basis (kept half, Im >= 0, in increasing order of Im). The S4D paper shows that the
-  normal part with B *halved* converges to LegS as N grows (in the frequency domain);
-  with the halving convention above that half is ``kernel_diag(Lambda, B, C)`` with no
-  factor 2. Like the reference implementation we return the unhalved B: a constant scale
-  of B is absorbed by the learned C.
+  basis (kept half, Im > 0, in increasing order of Im). The S4D paper's analysis matches
+  the diagonal part to LegS with B *halved*; with the halving convention above, the
+  N-state kernel with B/2 is ``kernel_diag(Lambda, B, C)`` with no factor 2 (chapter 7
+  measures its distance to S4-LegS's kernel shrinking like 1/N). Like the authors'
+  reference code we return the unhalved B: a constant scale of B is absorbed by the
+  learned C.
 * ``"lin"`` (S4D-Lin): ``Lambda_n = -1/2 + i pi n``, ``B_n = 1``.
 * ``"inv"`` (S4D-Inv): ``Lambda_n = -1/2 + i (N / pi) (N / (2n + 1) - 1)``, ``B_n = 1``,
   with N the full state size (the paper's formula, the asymptotics of the S4D-LegS

@@ -33,6 +33,8 @@ def test_init_returns_half_the_states_complex128_with_nonnegative_imag(name, N):
         assert isinstance(x, np.ndarray) and x.shape == (N // 2,) and x.dtype == np.complex128
     assert np.all(Lambda.imag >= 0)
     np.testing.assert_allclose(Lambda.real, -0.5, atol=1e-12)
+    if name == "legs":
+        assert np.all(np.diff(Lambda.imag) > 0) and Lambda.imag[0] > 0
 
 
 def test_init_lin_and_inv_match_the_paper_formulas():
