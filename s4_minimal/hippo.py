@@ -19,6 +19,20 @@ for the basis each one refers to) that obey a linear ODE driven by the input f:
 LegS and LagT are exact: the ODE's solution *is* the projection. LegT needs the
 value f(t - 1) leaving the window, which it replaces by its own reconstruction,
 so its ODE reproduces the projection only up to the truncation error.
+
+Which variant these are, against the published conventions (chapter 3 checks
+each numerically):
+
+* The HiPPO paper writes ``c' = -A c + B f`` and states LegT in the LMU form,
+  ``A[n, k] = (2n+1) (-1)^(n-k)`` for n >= k, ``(2n+1)`` for n < k,
+  ``B[n] = (2n+1) (-1)^n`` (window theta = 1), for coefficients of the plain
+  Legendre polynomials of the reversed age. With ``D = diag((-1)^n sqrt(2n+1))``
+  its state is ``D c`` and its matrices are ``-D A D^-1`` and ``D B`` of ours.
+* The official S4 code's ``legt`` is ours halved, ``A / 2, B / 2``: the window
+  theta = 2 (a LegT matrix scales as 1 / theta).
+* Our ``lagt`` is that code's ``tlagt`` with beta = 1; its ``lagt`` is
+  ``A + I / 2``, the projection onto the Laguerre functions
+  ``exp(-x / 2) L_n(x)`` of the age x under the plain (unweighted) inner product.
 """
 
 from __future__ import annotations
@@ -33,7 +47,14 @@ MEASURES = ("legs", "legt", "lagt")
 
 
 def transition(measure: str, N: int):
-    """HiPPO ``(A, B)`` for ``measure`` in ``MEASURES``, float64 NumPy arrays of shapes (N, N), (N,)."""
+    """HiPPO ``(A, B)`` for ``measure`` in ``MEASURES``, float64 NumPy arrays of shapes (N, N), (N,).
+
+    The sign convention is ``c' = A c + B f`` (A negative definite in effect), the
+    state holds coefficients of the orthonormal bases of :mod:`s4_minimal.online`,
+    LegT has the window theta = 1 (the S4 code's ``legt`` is ``A / 2, B / 2``, theta = 2;
+    the HiPPO paper's LMU form is ``-D A D^-1, D B`` with ``D = diag((-1)^n sqrt(2n+1))``),
+    and LagT is the S4 code's ``tlagt`` with beta = 1 (its ``lagt`` is ``A + I / 2``).
+    """
     measure = check_choice("transition", "measure", measure, MEASURES)
     N = check_int("transition", "N", N, minimum=1)
     n = np.arange(N, dtype=np.float64)

@@ -112,3 +112,51 @@ def test_transition_rejects_N_below_one(N):
 def test_transition_rejects_non_integer_N():
     with pytest.raises(TypeError, match="'N'"):
         hippo.transition("legs", 4.0)
+
+
+def _lmu_form(N):
+    """The HiPPO paper's LegT in the LMU form, c' = -A c + B f, written entry by entry."""
+    A, B = np.zeros((N, N)), np.zeros(N)
+    for n in range(N):
+        for k in range(N):
+            A[n, k] = (2 * n + 1) * ((-1.0) ** (n - k) if n >= k else 1.0)
+        B[n] = (2 * n + 1) * (-1.0) ** n
+    return A, B
+
+
+def test_legt_is_the_lmu_form_under_the_diagonal_similarity():
+    # c_paper = D c with D = diag((-1)^n sqrt(2n+1)): -A_paper = D A D^-1, B_paper = D B.
+    N = 12
+    A, B = hippo.transition("legt", N)
+    A_paper, B_paper = _lmu_form(N)
+    D = np.diag((-1.0) ** np.arange(N) * np.sqrt(2 * np.arange(N) + 1))
+    np.testing.assert_allclose(-A_paper, D @ A @ np.linalg.inv(D), atol=1e-12)
+    np.testing.assert_allclose(B_paper, D @ B, atol=1e-12)
+
+
+def test_halved_legt_is_the_window_of_length_two():
+    # The S4 code's legt is A / 2, B / 2: with the true leaving value f(t - 2) put back,
+    # the derivative of the theta = 2 projection is exactly (A c + B f) / 2 + correction.
+    N, t, theta, eps = 10, 3.5, 2.0, 1e-4
+    A, B = hippo.transition("legt", N)
+    c = online.project("legt", f, t, N, theta=theta)
+    dc = (online.project("legt", f, t + eps, N, theta=theta)
+          - online.project("legt", f, t - eps, N, theta=theta)) / (2 * eps)
+    r = np.sqrt(2 * np.arange(N) + 1)
+    sign = (-1.0) ** np.arange(N)
+    corrected = (A @ c + B * f(t) + r * sign * ((r * sign) @ c - f(t - theta))) / theta
+    np.testing.assert_allclose(corrected, dc, atol=1e-6)
+
+
+def test_lagt_plus_half_identity_projects_onto_laguerre_functions():
+    # The S4 code's lagt, A + I/2, keeps c_n(t) = int_0^t f(s) L_n(t - s) exp(-(t - s)/2) ds.
+    from s4_minimal.legendre import gauss_legendre, laguerre_float64
+
+    def coeffs(t, N):
+        s, w = gauss_legendre(200, 0.0, t)
+        return (w * f(s) * np.exp(-(t - s) / 2)) @ laguerre_float64(N, t - s)
+
+    N, t, eps = 8, 2.0, 1e-4
+    A, B = hippo.transition("lagt", N)
+    dc = (coeffs(t + eps, N) - coeffs(t - eps, N)) / (2 * eps)
+    np.testing.assert_allclose((A + np.eye(N) / 2) @ coeffs(t, N) + B * f(t), dc, atol=1e-6)
