@@ -206,11 +206,14 @@ def bilinear_s_at_roots(L: int, dt, half: bool = False):
     dt = check_scalar("bilinear_s_at_roots", "dt", dt, positive=True)
     if not isinstance(half, bool):
         fail("bilinear_s_at_roots", "half", "True or False", half, TypeError)
+    return _bilinear_s_at_roots(L, jnp.asarray(dt, jnp.result_type(dt, float)), half)
+
+
+def _bilinear_s_at_roots(L, dt, half):
     j = np.arange(L // 2 + 1 if half else L)
-    t = _tan_half_angle(j, L)
-    rdtype = jnp.result_type(dt, jnp.float32)
-    s = jax.lax.complex(jnp.zeros(t.shape, rdtype), (2.0 / jnp.asarray(dt, rdtype)) * t)
-    return jnp.where(2 * j == L, jax.lax.complex(rdtype.type(0), rdtype.type(np.inf)), s)
+    t = jnp.asarray(_tan_half_angle(j, L), dt.dtype)      # tan(pi j / L), 0 at z = -1
+    s = jax.lax.complex(jnp.zeros_like(t), 2.0 * t / dt)  # (2i / dt) tan(pi j / L)
+    return jnp.where(2 * j == L, jax.lax.complex(0.0, jnp.inf).astype(s.dtype), s)
 
 
 def _tan_half_angle(j, L):
