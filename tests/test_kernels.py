@@ -180,6 +180,21 @@ def test_kernel_dplr_float32_error_grid(N, L, dt_name):
         assert err <= bound, (N, L, dt, real_system, err)
 
 
+@pytest.mark.parametrize("rank", [1, 2])
+def test_kernel_dplr_with_a_root_next_to_a_pole(rank, x64):
+    """The nearest pole is taken out of the Cauchy sums and added back exactly: the result
+    is the dense kernel even when some s_j sits at the imaginary part of a Lambda_n."""
+    N, L, dt = 12, 64, 0.1
+    Lambda, P, Q, B, C = random_dplr(N, rank, seed=20 + rank)
+    s = np.asarray(kernels.bilinear_s_at_roots(L, dt))
+    Lambda[3] = Lambda[3].real + 1j * s[5].imag          # on the line Im s = Im Lambda_3
+    Lambda[7] = Lambda[7].real + 1j * s[-9].imag
+    Ab, Bb = discretize.discretize(dense_A(Lambda, P, Q), B, dt, "bilinear")
+    K_dense = np.real(np.asarray(ssm.conv_kernel(Ab, Bb, C, L)))
+    K_fast = kernels.kernel_dplr(Lambda, P, Q, B, kernels.c_tilde(Ab, C, L), dt, L)
+    assert relative_error(K_dense, K_fast) < 1e-11
+
+
 def test_bilinear_s_at_roots_is_the_bilinear_map_without_cancellation(x64):
     for L in (7, 16):
         z = kernels.roots_of_unity(L)
