@@ -16,12 +16,17 @@ five steps, each a function below:
 2. truncation: ``sum_{k<L} (Ab z)^k = (I - Ab^L z^L)(I - Ab z)^-1`` and ``z^L = 1``, so
    ``Khat(z) = Ct (I - Ab z)^-1 Bb`` with ``Ct = C (I - Ab^L)`` (:func:`c_tilde`);
 3. bilinear map: ``(I - Ab z)^-1 Bb = 2/(1+z) (s I - A)^-1 B`` with
-   ``s = (2/dt)(1-z)/(1+z)`` (:func:`bilinear_s`);
+   ``s = (2/dt)(1-z)/(1+z)`` (:func:`bilinear_s`); at the roots of unity
+   ``s_j = (2i/dt) tan(pi j / L)``, which does not cancel in float32
+   (:func:`bilinear_s_at_roots`);
 4. Woodbury: the resolvent of a DPLR matrix is the diagonal resolvent plus a rank-r
    correction (:func:`resolvent_dplr`);
 5. Cauchy: what is left are sums ``sum_n v_n / (s - Lambda_n)`` (:func:`cauchy`).
 
-:func:`kernel_dplr` chains them. The input ``Ct`` is the learned output vector
+:func:`kernel_dplr` chains them, with one more numerical measure: at each s the pole
+``Lambda_n`` nearest to it is kept out of the Cauchy sums and added back in closed
+form, so that the large terms that cancel in the Woodbury formula are never formed
+(in float32 they would leave their rounding errors behind). The input ``Ct`` is the learned output vector
 ``C (I - Ab^L)`` (S4 learns it directly and never forms Ab).
 
 Conventions: vectors act without conjugation, ``C x = sum_n C_n x_n``; P and Q are
