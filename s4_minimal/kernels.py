@@ -16,12 +16,17 @@ five steps, each a function below:
 2. truncation: ``sum_{k<L} (Ab z)^k = (I - Ab^L z^L)(I - Ab z)^-1`` and ``z^L = 1``, so
    ``Khat(z) = Ct (I - Ab z)^-1 Bb`` with ``Ct = C (I - Ab^L)`` (:func:`c_tilde`);
 3. bilinear map: ``(I - Ab z)^-1 Bb = 2/(1+z) (s I - A)^-1 B`` with
-   ``s = (2/dt)(1-z)/(1+z)`` (:func:`bilinear_s`);
+   ``s = (2/dt)(1-z)/(1+z)`` (:func:`bilinear_s`); at the roots of unity
+   ``s_j = (2i/dt) tan(pi j / L)``, which does not cancel in float32
+   (:func:`bilinear_s_at_roots`);
 4. Woodbury: the resolvent of a DPLR matrix is the diagonal resolvent plus a rank-r
    correction (:func:`resolvent_dplr`);
 5. Cauchy: what is left are sums ``sum_n v_n / (s - Lambda_n)`` (:func:`cauchy`).
 
-:func:`kernel_dplr` chains them. The input ``Ct`` is the learned output vector
+:func:`kernel_dplr` chains them, with one more numerical measure: at each s the pole
+``Lambda_n`` nearest to it is kept out of the Cauchy sums and added back in closed
+form, so that the large terms that cancel in the Woodbury formula are never formed
+(in float32 they would leave their rounding errors behind). The input ``Ct`` is the learned output vector
 ``C (I - Ab^L)`` (S4 learns it directly and never forms Ab).
 
 Conventions: vectors act without conjugation, ``C x = sum_n C_n x_n``; P and Q are
@@ -53,6 +58,7 @@ __all__ = [
     "kernel_from_spectrum",
     "c_tilde",
     "bilinear_s",
+    "bilinear_s_at_roots",
     "resolvent_dplr",
     "cauchy",
     "kernel_dplr",
@@ -101,6 +107,12 @@ def roots_of_unity(L: int, half: bool = False):
     ``generating_function(K, roots_of_unity(L)) == jnp.fft.fft(K)``.
     """
     L = check_int("roots_of_unity", "L", L, minimum=1)
+    if not isinstance(half, bool):
+        fail("roots_of_unity", "half", "True or False", half, TypeError)
+    return _roots_of_unity(L, half)
+
+
+def _roots_of_unity(L, half):
     count = L // 2 + 1 if half else L
     j = jnp.arange(count)
     return jnp.exp((-2j * jnp.pi / L) * j)
@@ -108,10 +120,14 @@ def roots_of_unity(L: int, half: bool = False):
 
 @full_precision
 def generating_function(K, z):
-    """``Khat(z) = sum_{k < L} K[k] z^k`` at each point of ``z``, by Horner's rule (dense, O(L) per point)."""
+    """``Khat(z) = sum_{k < L} K[k] z^k`` at each point of ``z`` (dense, O(L) per point)."""
     K = check_array("generating_function", "K", K, ndim=1, complex_ok=True)
     z = check_array("generating_function", "z", z, ndim=1, complex_ok=True)
-    return jnp.polyval(K[::-1], z)
+    return _generating_function(K, z)
+
+
+def _generating_function(K, z):
+    return jnp.polyval(K[::-1], z)  # Horner's rule: (..(K[L-1] z + K[L-2]) z + ..) z + K[0]
 
 
 def kernel_from_spectrum(Khat, L: int):
@@ -124,11 +140,16 @@ def kernel_from_spectrum(Khat, L: int):
     """
     L = check_int("kernel_from_spectrum", "L", L, minimum=1)
     Khat = check_array("kernel_from_spectrum", "Khat", Khat, ndim=1, complex_ok=True)
+    if Khat.shape[0] not in (L, L // 2 + 1):
+        fail("kernel_from_spectrum", "Khat",
+             f"length L = {L} or L // 2 + 1 = {L // 2 + 1}", Khat)
+    return _kernel_from_spectrum(Khat, L)
+
+
+def _kernel_from_spectrum(Khat, L):
     if Khat.shape[0] == L:
-        return jnp.fft.ifft(Khat, n=L)
-    if Khat.shape[0] == L // 2 + 1:
-        return jnp.fft.irfft(Khat, n=L)
-    fail("kernel_from_spectrum", "Khat", f"length L = {L} or L // 2 + 1 = {L // 2 + 1}", Khat)
+        return jnp.fft.ifft(Khat, n=L)   # all L values: a complex kernel
+    return jnp.fft.irfft(Khat, n=L)      # L//2 + 1 values: the real kernel they determine
 
 
 # --------------------------------------------------------------------------------------
@@ -145,6 +166,10 @@ def c_tilde(Ab, C, L: int):
     Ab = check_square("c_tilde", "Ab", Ab)
     C = check_array("c_tilde", "C", C, shape=(Ab.shape[0],), complex_ok=True)
     L = check_int("c_tilde", "L", L, minimum=1)
+    return _c_tilde(Ab, C, L)
+
+
+def _c_tilde(Ab, C, L):
     return C - C @ jnp.linalg.matrix_power(Ab, L)
 
 
@@ -153,15 +178,57 @@ def c_tilde(Ab, C, L: int):
 # --------------------------------------------------------------------------------------
 
 def bilinear_s(z, dt):
-    """``s = (2 / dt) (1 - z) / (1 + z)``: for the bilinear Ab, Bb,
+    """``s = (2 / dt) (1 - z) / (1 + z)`` at any points z: for the bilinear Ab, Bb,
 
     ``(I - Ab z)^-1 Bb = 2 / (1 + z) * (s I - A)^-1 B``.
 
-    The unit circle maps to the imaginary axis; z = -1 maps to infinity.
+    The unit circle maps to the imaginary axis; z = -1 maps to infinity. This is
+    the map for arbitrary z; near z = 1 in low precision, ``1 - z`` cancels and
+    leaves ``s`` with a spurious real part of order ``eps / dt``. At the roots of
+    unity use :func:`bilinear_s_at_roots`, which is exact to rounding.
     """
     z = check_array("bilinear_s", "z", z, complex_ok=True)
     dt = check_scalar("bilinear_s", "dt", dt, positive=True)
+    return _bilinear_s(z, dt)
+
+
+def _bilinear_s(z, dt):
     return (2.0 / dt) * (1.0 - z) / (1.0 + z)
+
+
+def bilinear_s_at_roots(L: int, dt, half: bool = False):
+    """The bilinear ``s`` at the points of :func:`roots_of_unity`, in a stable form.
+
+    For ``z_j = exp(-2 pi i j / L)``, ``(1 - z)/(1 + z) = i tan(pi j / L)``, so
+
+        s_j = (2i / dt) tan(pi j / L),
+
+    computed from the integer j (taken in (-L/2, L/2], the same root), with no
+    cancellation in ``1 - z``: ``Re s_j = 0`` exactly. At z = -1 (``j = L/2``, L
+    even) ``s`` is infinite; that entry is returned as ``inf`` on the imaginary axis.
+    """
+    L = check_int("bilinear_s_at_roots", "L", L, minimum=1)
+    dt = check_scalar("bilinear_s_at_roots", "dt", dt, positive=True)
+    if not isinstance(half, bool):
+        fail("bilinear_s_at_roots", "half", "True or False", half, TypeError)
+    return _bilinear_s_at_roots(L, jnp.asarray(dt, jnp.result_type(dt, float)), half)
+
+
+def _bilinear_s_at_roots(L, dt, half):
+    j = np.arange(L // 2 + 1 if half else L)
+    t = jnp.asarray(_tan_half_angle(j, L), dt.dtype)      # tan(pi j / L), 0 at z = -1
+    s = jax.lax.complex(jnp.zeros_like(t), 2.0 * t / dt)  # (2i / dt) tan(pi j / L)
+    return jnp.where(2 * j == L, jax.lax.complex(0.0, jnp.inf).astype(s.dtype), s)
+
+
+def _tan_half_angle(j, L):
+    """``tan(pi j / L)`` for integer j, as float64 NumPy (0 at j = L/2, which needs a limit).
+
+    ``z_j`` is also ``z_{j-L}``: taking j in (-L/2, L/2] keeps the angle in (-pi/2, pi/2]
+    and avoids the cancellation of ``pi j / L`` against pi for j close to L.
+    """
+    j = np.where(2 * j > L, j - L, j)
+    return np.where(2 * j == L, 0.0, np.tan(np.pi * j / L))
 
 
 # --------------------------------------------------------------------------------------
@@ -186,10 +253,14 @@ def resolvent_dplr(Lambda, P, Q, s):
     if P.shape != Q.shape:
         fail("resolvent_dplr", "Q", f"the shape of P {tuple(P.shape)}", Q)
     s = check_array("resolvent_dplr", "s", s, ndim=0, complex_ok=True)
-    d = 1.0 / (s - Lambda)                       # (N,)
-    DPt = d[:, None] * P.T                       # (N, r)
-    QhD = Q.conj() * d[None, :]                  # (r, N)
-    small = jnp.eye(P.shape[0], dtype=DPt.dtype) + Q.conj() @ DPt
+    return _resolvent_dplr(Lambda, P, Q, s)
+
+
+def _resolvent_dplr(Lambda, P, Q, s):
+    d = 1.0 / (s - Lambda)                       # the diagonal resolvent D, (N,)
+    DPt = d[:, None] * P.T                       # D P^T, (N, r)
+    QhD = Q.conj() * d[None, :]                  # conj(Q) D, (r, N)
+    small = jnp.eye(P.shape[0], dtype=DPt.dtype) + Q.conj() @ DPt   # r x r
     return jnp.diag(d) - DPt @ jnp.linalg.solve(small, QhD)
 
 
@@ -224,12 +295,15 @@ def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
 
     ``Ct = C (I - Ab^L)`` is the (learned) output vector; the result equals
     ``conv_kernel(Ab, Bb, C, L)`` of the dense system (its real part). At each root of
-    unity z (steps in the module docstring),
+    unity ``z_j = exp(-2 pi i j / L)`` (steps in the module docstring), with
+    ``t_j = tan(pi j / L)``,
 
-        Khat(z) = 2/(1+z) [k00 - k01 (I + k11)^-1 k10],   s = (2/dt)(1-z)/(1+z),
+        Khat(z_j) = (1 + i t_j) [k00 - k01 (I + k11)^-1 k10],   s_j = (2i/dt) t_j,
 
     where the k's are Cauchy sums ``sum_n a_n b_n / (s - Lambda_n)`` with
-    a in {Ct, conj(Q)} and b in {B, P}. At z = -1 (present when L is even) s is
+    a in {Ct, conj(Q)} and b in {B, P}; ``s_j`` and ``1 + i t_j`` are
+    ``(2/dt)(1-z)/(1+z)`` and ``2/(1+z)`` in the form that does not cancel in float32
+    (:func:`bilinear_s_at_roots`). At z = -1 (present when L is even) s is
     infinite, and the limit ``Khat(-1) = Ct (I + Ab)^-1 Bb = (dt / 2) Ct . B`` is used.
 
     The output is real, so only ``L // 2 + 1`` DFT values are inverted (``irfft``).
@@ -259,28 +333,38 @@ def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
 
     cdtype = _complex_dtype(Lambda, P, Q, B, Ct, dt)
     Lambda, P, Q, B, Ct = (x.astype(cdtype) for x in (Lambda, P, Q, B, Ct))
-    rdtype = jnp.finfo(cdtype).dtype
-    dt = jnp.asarray(dt, rdtype)
-    r = P.shape[0]
+    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
+    return _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system)
 
-    # The roots of unity, without z = -1, which gets its limit below (a static mask).
-    count = L // 2 + 1 if real_system else L
-    j = np.arange(count)
-    nyquist = jnp.asarray(2 * j == L)
-    z = jnp.exp(jnp.asarray(-2j * np.pi * j / L, cdtype))
-    z_safe = jnp.where(nyquist, 0.0, z)
-    s = (2.0 / dt) * (1.0 - z_safe) / (1.0 + z_safe)
 
-    # All four Cauchy sums at once: left in {Ct, conj Q_i}, right in {B, P_i}.
+def _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system):
+    # The roots z_j = exp(-2 pi i j / L) enter only through t_j = tan(pi j / L):
+    # s_j = (2/dt)(1-z_j)/(1+z_j) = (2i/dt) t_j and 2/(1+z_j) = 1 + i t_j.
+    j = np.arange(L // 2 + 1 if real_system else L)
+    nyquist = 2 * j == L                       # z = -1: s is infinite, use the limit
+    t = jnp.asarray(_tan_half_angle(j, L), dt.dtype)
+    s = 2j * t / dt                                               # (M,)
+
+    # Cauchy sums k_ab = sum_n a_n b_n / (s - Lambda_n), a in {Ct, conj Q_i}, b in {B, P_i},
+    # with the pole nearest to each s left out (the sum R) and kept apart (alpha, beta).
     left = jnp.concatenate([Ct[None, :], Q.conj()], axis=0)       # (r+1, N)
     right = jnp.concatenate([B[None, :], P], axis=0)              # (r+1, N)
-    k = _cauchy(left[:, None, :] * right[None, :, :], s, Lambda)  # (r+1, r+1, M)
-    k00, k01, k10, k11 = k[0, 0], k[0, 1:], k[1:, 0], k[1:, 1:]
-    small = jnp.eye(r, dtype=cdtype)[:, :, None] + k11            # (r, r, M)
-    corr = jnp.linalg.solve(jnp.moveaxis(small, -1, 0),
-                            jnp.moveaxis(k10, -1, 0)[..., None])[..., 0]   # (M, r)
-    resolvent_term = k00 - jnp.sum(jnp.moveaxis(k01, -1, 0) * corr, axis=-1)
-    Khat = (2.0 / (1.0 + z_safe)) * resolvent_term
+    near = jnp.argmin(jnp.abs(s[:, None] - Lambda[None, :]), axis=1)          # (M,)
+    g = 1.0 / (s[:, None] - Lambda[None, :])                      # (M, N)
+    g = jnp.where(jnp.arange(Lambda.shape[0]) == near[:, None], 0.0, g)
+    R = jnp.einsum("an,bn,mn->mab", left, right, g)               # (M, r+1, r+1)
+    alpha, beta = left[:, near].T, right[:, near].T               # (M, r+1)
+    delta = s - Lambda[near]                                      # (M,)
+
+    # Woodbury, k00 - k01 (I + k11)^-1 k10, with the near pole added back exactly:
+    # res_R + u v / (delta + beta1 . E^-1 alpha1), E = I + R11 (derivation in chapter 6).
+    E = jnp.eye(P.shape[0], dtype=R.dtype) + R[:, 1:, 1:]         # (M, r, r)
+    X = jnp.linalg.solve(E, jnp.stack([R[:, 1:, 0], alpha[:, 1:]], axis=-1))  # (M, r, 2)
+    res_R = R[:, 0, 0] - jnp.sum(R[:, 0, 1:] * X[..., 0], axis=-1)
+    u = alpha[:, 0] - jnp.sum(R[:, 0, 1:] * X[..., 1], axis=-1)
+    v = beta[:, 0] - jnp.sum(beta[:, 1:] * X[..., 0], axis=-1)
+    w = delta + jnp.sum(beta[:, 1:] * X[..., 1], axis=-1)
+    Khat = (1 + 1j * t) * (res_R + u * v / w)
     Khat = jnp.where(nyquist, (dt / 2) * jnp.sum(Ct * B), Khat)
 
     if not real_system:
