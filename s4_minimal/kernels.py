@@ -63,6 +63,7 @@ __all__ = [
     "cauchy",
     "kernel_dplr",
     "kernel_diag",
+    "kernel_diag_factored",
     "legs_dplr_system",
 ]
 
