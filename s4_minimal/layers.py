@@ -206,25 +206,26 @@ def _check_dtype(func, dtype):
 # --------------------------------------------------------------------------------------
 
 def dplr_legs_half(N: int):
-    """LegS in DPLR form, one of each conjugate pair: ``(Lambda, P, B)``, each (N // 2,).
+    """LegS in DPLR form, one of each conjugate pair: ``(Lambda, P, B, V_h)``.
 
     :func:`s4_minimal.hippo.legs_dplr` gives ``A_legs = V (diag(Lambda) - P P^*) V^*``.
     Its eigenvalues ``-1/2 + i omega`` come in pairs ``omega, -omega`` and, since
     ``A_legs`` and ``P0`` are real, the eigenvector of ``-omega`` can be taken as the
-    conjugate of that of ``omega``. Keep the half with ``omega > 0`` (columns ``V_h``);
-    the full basis ``[V_h, conj(V_h)]`` is unitary and gives the full arrays
-    ``[x, conj(x)]`` for each of Lambda, P, B. Complex128 NumPy.
+    conjugate of that of ``omega``. Keep the half with ``omega > 0``: Lambda, P, B of
+    shape (N // 2,) and the columns ``V_h`` (N, N // 2). With the full basis
+    ``V = [V_h, conj(V_h)]`` (unitary) and the full arrays ``[x, conj(x)]``,
+    ``V (diag(Lambda) - P P^*) V^* == A_legs`` and ``V B == B_legs``. Complex128 NumPy.
     """
     N = check_int("dplr_legs_half", "N", N, minimum=2)
     if N % 2:
         fail("dplr_legs_half", "N", "an even number", N)
-    A, B_legs = hippo.transition("legs", N)
+    _, B_legs = hippo.transition("legs", N)
     Lambda, _, _, V = hippo.legs_dplr(N)
     keep = np.argsort(-Lambda.imag)[: N // 2]        # the N/2 largest Im: all > 0
     keep = np.sort(keep)
     V_h = V[:, keep]
     P0 = np.sqrt(np.arange(N) + 0.5)
-    return Lambda[keep], V_h.conj().T @ P0, V_h.conj().T @ B_legs
+    return Lambda[keep], V_h.conj().T @ P0, V_h.conj().T @ B_legs, V_h
 
 
 def _diag_init(name, N):
@@ -258,7 +259,7 @@ def init_ssm(key, cfg: LayerConfig, dtype=None):
         fail("init_ssm", "key", "a jax.random key", key, TypeError)
     H, n = cfg.H, cfg.n
     if cfg.kernel == "dplr":
-        Lambda, P, B = dplr_legs_half(cfg.N)
+        Lambda, P, B, _ = dplr_legs_half(cfg.N)
     else:
         Lambda, B = _diag_init(cfg.init, cfg.N)
     k_c, k_d, k_dt = jax.random.split(key, 3)
