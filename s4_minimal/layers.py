@@ -201,6 +201,17 @@ def _check_dtype(func, dtype):
     return dtype
 
 
+def _check_key(func, key, required):
+    """A ``jax.random.key`` (or legacy uint32 PRNGKey); ``None`` allowed unless required."""
+    if key is None:
+        if required:
+            fail(func, "key", "a jax.random key", key, TypeError)
+        return None
+    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
+        fail(func, "key", "a jax.random key", key, TypeError)
+    return key
+
+
 # --------------------------------------------------------------------------------------
 # initialization
 # --------------------------------------------------------------------------------------
@@ -255,8 +266,11 @@ def init_ssm(key, cfg: LayerConfig, dtype=None):
     """
     cfg = _check_layer_config("init_ssm", cfg)
     dtype = _check_dtype("init_ssm", dtype)
-    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
-        fail("init_ssm", "key", "a jax.random key", key, TypeError)
+    key = _check_key("init_ssm", key, required=True)
+    return _init_ssm(key, cfg, dtype)
+
+
+def _init_ssm(key, cfg, dtype):
     H, n = cfg.H, cfg.n
     if cfg.kernel == "dplr":
         Lambda, P, B, _ = dplr_legs_half(cfg.N)
@@ -391,12 +405,16 @@ def ssm_kernel(params, cfg: LayerConfig, L: int):
     cfg = _check_layer_config("ssm_kernel", cfg)
     params = _check_ssm_params("ssm_kernel", params, cfg)
     L = check_int("ssm_kernel", "L", L, minimum=1)
+    return _ssm_kernel(params, cfg, L)
+
+
+def _ssm_kernel(params, cfg, L):
     return KERNELS[cfg.kernel](params, cfg, L)
 
 
 def _ssm_apply(params, cfg, u):
     """CNN mode: y = K * u (causal, by FFT, per channel) + D u, for u of shape (..., L, H)."""
-    K = KERNELS[cfg.kernel](params, cfg, u.shape[-2])               # (H, L)
+    K = _ssm_kernel(params, cfg, u.shape[-2])                        # (H, L)
     conv = jax.vmap(ssm.causal_conv, in_axes=(-1, 0), out_axes=-1)   # over channels
     for _ in range(u.ndim - 2):                                      # over batch axes
         conv = jax.vmap(conv, in_axes=(0, None))
@@ -477,7 +495,8 @@ def _diag_rnn_params(params, cfg, L):
     return {"Ab": Ab, "Bb": Bb, "C": a["C"], "D": a["D"]}
 
 
-_RNN_PARAMS = {"dplr": _dplr_rnn_params, "diag": _diag_rnn_params}
+def _ssm_rnn_params(params, cfg, L):
+    return (_dplr_rnn_params if cfg.kernel == "dplr" else _diag_rnn_params)(params, cfg, L)
 
 
 @full_precision
@@ -490,7 +509,7 @@ def ssm_rnn_params(params, cfg: LayerConfig, L: int):
     cfg = _check_layer_config("ssm_rnn_params", cfg)
     params = _check_ssm_params("ssm_rnn_params", params, cfg)
     L = check_int("ssm_rnn_params", "L", L, minimum=1)
-    return _RNN_PARAMS[cfg.kernel](params, cfg, L)
+    return _ssm_rnn_params(params, cfg, L)
 
 
 def ssm_init_state(cfg: LayerConfig, batch_shape=(), dtype=None):
@@ -670,14 +689,17 @@ def init_model(key, cfg: ModelConfig, dtype=None):
     """
     cfg = _check_model_config("init_model", cfg)
     dtype = _check_dtype("init_model", dtype)
-    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
-        fail("init_model", "key", "a jax.random key", key, TypeError)
+    key = _check_key("init_model", key, required=True)
+    return _init_model(key, cfg, dtype)
+
+
+def _init_model(key, cfg, dtype):
     keys = jax.random.split(key, 2 * cfg.n_layers + 2)
     H = cfg.H
     width = 2 * H if cfg.glu else H
     params = {
         "encoder": _init_linear(keys[0], cfg.d_input, H, dtype),
-        "layers": [{"ssm": init_ssm(keys[2 + 2 * i], cfg.layer, dtype),
+        "layers": [{"ssm": _init_ssm(keys[2 + 2 * i], cfg.layer, dtype),
                     "norm": _init_norm(H, dtype),
                     "out": _init_linear(keys[3 + 2 * i], H, width, dtype)}
                    for i in range(cfg.n_layers)],
@@ -756,16 +778,6 @@ def _check_model_params(func, params, cfg):
     return params
 
 
-def _check_key(func, key, required):
-    if key is None:
-        if required:
-            fail(func, "key", "a jax.random key (train=True with dropout > 0)", key, TypeError)
-        return None
-    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
-        fail(func, "key", "a jax.random key", key, TypeError)
-    return key
-
-
 @full_precision
 def apply_model(params, cfg: ModelConfig, u, *, train: bool = False, key=None):
     """The model in CNN mode: u (B, L, d_input) -> (B, L, d_output), or (B, d_output) pooled.
@@ -775,7 +787,10 @@ def apply_model(params, cfg: ModelConfig, u, *, train: bool = False, key=None):
     cfg = _check_model_config("apply_model", cfg)
     params = _check_model_params("apply_model", params, cfg)
     train = _check_bool("apply_model", "train", train)
-    key = _check_key("apply_model", key, train and cfg.dropout > 0)
+    if train and cfg.dropout > 0 and key is None:
+        fail("apply_model", "key", "a jax.random key (train=True with dropout > 0)", key,
+             TypeError)
+    key = _check_key("apply_model", key, required=False)
     u = check_array("apply_model", "u", u)
     if u.ndim != 3 or u.shape[-1] != cfg.d_input:
         fail("apply_model", "u", f"shape (B, L, d_input) with d_input = {cfg.d_input}", u)
@@ -795,9 +810,13 @@ def init_cache(params, cfg: ModelConfig, batch: int, L: int):
     params = _check_model_params("init_cache", params, cfg)
     batch = check_int("init_cache", "batch", batch, minimum=1)
     L = check_int("init_cache", "L", L, minimum=1)
+    return _init_cache(params, cfg, batch, L)
+
+
+def _init_cache(params, cfg, batch, L):
     dtype = params["encoder"]["W"].dtype
-    return {"rnn": [_RNN_PARAMS[cfg.kernel](p["ssm"], cfg.layer, L) for p in params["layers"]],
-            "state": [ssm_init_state(cfg.layer, (batch,), dtype)
+    return {"rnn": [_ssm_rnn_params(p["ssm"], cfg.layer, L) for p in params["layers"]],
+            "state": [jnp.zeros((batch, cfg.H, cfg.N // 2), jnp.result_type(dtype, jnp.complex64))
                       for _ in range(cfg.n_layers)]}
 
 
