@@ -297,21 +297,8 @@ def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
 DIAG_METHODS = ("zoh", "bilinear")
 
 
-@full_precision
-def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
-    """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
-
-    Each state is a scalar system: ``Ab_n = exp(dt Lambda_n)``,
-    ``Bb_n = (exp(dt Lambda_n) - 1) / Lambda_n * B_n`` (``"zoh"``) or
-    ``Ab_n = (1 + dt Lambda_n / 2) / (1 - dt Lambda_n / 2)``,
-    ``Bb_n = dt B_n / (1 - dt Lambda_n / 2)`` (``"bilinear"``), and
-
-        K[k] = Re sum_n C_n Bb_n Ab_n^k,
-
-    with ``Ab_n^k = exp(k log Ab_n)`` (no repeated products). O(N L). Requires
-    Re(Lambda) < 0.
-    """
-    func = "kernel_diag"
+def _check_diag(func, Lambda, B, C, dt, L, method):
+    """Shared checks and casts of the diagonal kernels: arrays in one complex dtype."""
     method = check_choice(func, "method", method, DIAG_METHODS)
     Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
     N = Lambda.shape[0]
@@ -320,19 +307,69 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
     dt = check_scalar(func, "dt", dt, positive=True)
     L = check_int(func, "L", L, minimum=1)
     _check_stable(func, Lambda)
-
     cdtype = _complex_dtype(Lambda, B, C, dt)
-    Lambda, B, C = Lambda.astype(cdtype), B.astype(cdtype), C.astype(cdtype)
-    dtL = jnp.asarray(dt, jnp.finfo(cdtype).dtype) * Lambda
+    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
+    return Lambda.astype(cdtype), B.astype(cdtype), C.astype(cdtype), dt, L, method
+
+
+@full_precision
+def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
+    """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
+
+    ``K[k] = Re sum_n C_n Bb_n Ab_n^k`` over the states given (no factor 2: for the
+    conjugate-pair halving of :mod:`s4_minimal.s4d`, the full kernel is twice this).
+    ``method`` is ``"zoh"`` or ``"bilinear"`` (see :func:`_discretize_diag`). Forms the
+    (N, L) Vandermonde matrix: O(N L) time and memory. Requires Re(Lambda) < 0.
+    """
+    return _kernel_diag(*_check_diag("kernel_diag", Lambda, B, C, dt, L, method))
+
+
+def _discretize_diag(Lambda, B, dt, method):
+    """Each state is a scalar system: ``(log Ab, Bb)``, elementwise.
+
+    zoh:      Ab = exp(dt Lambda),                          Bb = (Ab - 1) / Lambda * B
+    bilinear: Ab = (1 + dt Lambda / 2) / (1 - dt Lambda / 2),  Bb = dt B / (1 - dt Lambda / 2)
+    """
+    dtL = dt * Lambda
     if method == "zoh":
-        log_Ab = dtL
-        Bb = jnp.expm1(dtL) / Lambda * B
-    else:
-        log_Ab = jnp.log((1 + dtL / 2) / (1 - dtL / 2))
-        Bb = dt * B / (1 - dtL / 2)
-    k = jnp.arange(L, dtype=jnp.finfo(cdtype).dtype)
-    vandermonde = jnp.exp(log_Ab[:, None] * k[None, :])           # (N, L)
+        return dtL, jnp.expm1(dtL) / Lambda * B
+    return jnp.log((1 + dtL / 2) / (1 - dtL / 2)), dt * B / (1 - dtL / 2)
+
+
+def _kernel_diag(Lambda, B, C, dt, L, method):
+    log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
+    k = jnp.arange(L, dtype=dt.dtype)
+    vandermonde = jnp.exp(log_Ab[:, None] * k[None, :])        # (N, L): V[n, k] = Ab_n^k
     return jnp.real((C * Bb) @ vandermonde)
+
+
+@full_precision
+def kernel_diag_factored(Lambda, B, C, dt, L: int, method: str = "zoh", block=None):
+    """:func:`kernel_diag` without the (N, L) Vandermonde matrix: O(N sqrt(L)) memory.
+
+    Write each lag as ``k = a m + b`` with block length m (default ``ceil(sqrt(L))``),
+    ``0 <= b < m``. Then ``Ab^k = Ab^(a m) Ab^b`` and
+
+        K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b = Re (W @ V)[a, b],
+
+    with ``W`` of shape (ceil(L / m), N) and ``V`` of shape (N, m): one small matrix
+    product whose (ceil(L / m), m) result, read row by row, is K (cut to length L).
+    Same arithmetic per entry as :func:`kernel_diag` (powers by ``exp(k log Ab)``).
+    """
+    func = "kernel_diag_factored"
+    args = _check_diag(func, Lambda, B, C, dt, L, method)
+    L = args[4]
+    block = int(np.ceil(np.sqrt(L))) if block is None else check_int(func, "block", block, minimum=1)
+    return _kernel_diag_factored(*args, block)
+
+
+def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
+    log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
+    a = jnp.arange(-(-L // m), dtype=dt.dtype)                    # block starts a m
+    b = jnp.arange(m, dtype=dt.dtype)                             # offsets in a block
+    W = (C * Bb)[None, :] * jnp.exp(log_Ab[None, :] * (m * a)[:, None])   # (L/m, N)
+    V = jnp.exp(log_Ab[:, None] * b[None, :])                     # (N, m)
+    return jnp.real(W @ V).reshape(-1)[:L]
 
 
 # --------------------------------------------------------------------------------------
