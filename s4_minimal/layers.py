@@ -76,6 +76,11 @@ wreck what the state remembers), and weight decay would pull them towards zero,
 that is towards ``dt = 1``, ``Re Lambda = -1`` and ``P = B = 0``, values with no
 special meaning, instead of towards a "simpler" model.
 
+Compilation: every function is pure; compile with the configuration (and ``L``)
+static, e.g. ``jax.jit(apply_model, static_argnums=1)`` or
+``jax.jit(ssm_kernel, static_argnums=(1, 2))`` (configurations are frozen, hence
+hashable). Called without ``jit`` they run op by op, which is slow.
+
 Precision: the layer keeps the dtype of its parameters (:func:`init_ssm` and
 :func:`init_model` take ``dtype``; float64 needs ``jax_enable_x64``); matrix
 products run in full float32 precision (no TF32) as everywhere in the package.
