@@ -370,4 +370,5 @@ def test_matrix_products_in_full_precision():
     params = layers.init_model(jax.random.key(0), cfg)
     text = str(jax.make_jaxpr(lambda u: layers.apply_model(params, cfg, u))(jnp.ones((1, 8, 2))))
     assert text.count("dot_general") > 0
-    assert text.count("dot_general") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)")
+    full = "precision=(Precision.HIGHEST, Precision.HIGHEST)"
+    assert text.count("dot_general") == text.count(full)
