@@ -92,6 +92,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import discretize as _discretize
+from . import fast as _fast
 from . import hippo, kernels, ssm
 from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, check_scalar, fail
@@ -381,7 +382,7 @@ def _diag_kernels(params, cfg, L):
 
 
 #: The one place that chooses how the H kernels are computed: ``(params, cfg, L) -> (H, L)``.
-KERNELS = {"dplr": _dplr_kernels, "diag": _diag_kernels}
+KERNELS = {"dplr": _fast.layer_kernels_dplr, "diag": _fast.layer_kernels_diag}
 
 
 @full_precision
