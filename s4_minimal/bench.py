@@ -198,10 +198,10 @@ def _peak_bytes(f, args):
 def measure_ceilings(repeats: int = 10, size: int = 1 << 28, n: int = 8192):
     """Measured device ceilings: ``{"bandwidth": bytes/s, "flops": flop/s}`` (float32).
 
-    On a CPU the sizes shrink to 2^24 numbers and n = 1024 (a few seconds).
+    On a CPU the sizes shrink to 2^22 numbers and n = 512 (about a second).
     """
     if jax.default_backend() == "cpu":
-        size, n = min(size, 1 << 24), min(n, 1024)
+        size, n = min(size, 1 << 22), min(n, 512)
     key = jax.random.PRNGKey(0)
     x = jax.random.normal(key, (size,), jnp.float32)
     t_copy = time_median(jax.jit(lambda x: x + 1.0), [(x,)], repeats)
