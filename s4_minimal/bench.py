@@ -479,7 +479,7 @@ def run_benchmark(cfg: BenchConfig, progress: bool = True):
     """Run every method of ``cfg``; returns the JSON-ready dict (metadata, ceilings, rows)."""
     if not isinstance(cfg, BenchConfig):
         fail("run_benchmark", "cfg", "a BenchConfig", cfg, TypeError)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     kernel_methods = [m for m in cfg.methods if m in METHODS]
     layer_methods = [m for m in cfg.methods if m in LAYER_METHODS and m != "rnn_step"]
     jobs = sum(1 for m in kernel_methods for L in cfg.sizes if L <= cfg.caps.get(m, L))
