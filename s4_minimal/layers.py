@@ -34,10 +34,11 @@ the parameters into the complex arrays of the formulas.
 CNN mode (training): ``ssm_kernel(params, cfg, L) -> (H, L)`` and
 ``ssm_apply(params, cfg, u)`` with u of shape (..., L, H): the causal convolution
 with the kernel (by FFT) plus ``D u``. The kernel function is chosen in ONE place,
-the module-level dict :data:`KERNELS` (``"dplr"``: :func:`s4_minimal.kernels.kernel_dplr`
-over the full conjugate-paired system; ``"diag"``: ``2 *`` :func:`s4_minimal.kernels.kernel_diag`
-over the kept half), each entry mapping ``(params, cfg, L)`` to (H, L); replace an
-entry to try a faster kernel.
+the module-level dict :data:`KERNELS`, each entry mapping ``(params, cfg, L)`` to (H, L).
+It holds the fast kernels of :mod:`s4_minimal.fast`; :data:`REFERENCE_KERNELS` holds the
+readable ones (``"dplr"``: :func:`s4_minimal.kernels.kernel_dplr` over the full
+conjugate-paired system; ``"diag"``: ``2 *`` :func:`s4_minimal.kernels.kernel_diag` over
+the kept half) that they are tested against.
 
 RNN mode (inference): ``ssm_rnn_params(params, cfg, L)`` computes the discrete
 system once: for DPLR the bilinear step ``x_k = M^-1 ((I + dt/2 A) x_{k-1} + dt B u_k)``
@@ -97,6 +98,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import discretize as _discretize
+from . import fast as _fast
 from . import hippo, kernels, ssm
 from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, check_scalar, fail
@@ -104,6 +106,7 @@ from ._validate import check_array, check_choice, check_int, check_scalar, fail
 __all__ = [
     "LayerConfig",
     "KERNELS",
+    "REFERENCE_KERNELS",
     "SSM_KEYS",
     "init_ssm",
     "ssm_arrays",
@@ -400,8 +403,13 @@ def _diag_kernels(params, cfg, L):
         a["Lambda"], a["B"], a["C"], a["dt"], L, cfg.diag_method)
 
 
+#: The readable kernels above, one vmapped channel at a time (what chapter 8 shows).
+REFERENCE_KERNELS = {"dplr": _dplr_kernels, "diag": _diag_kernels}
+
 #: The one place that chooses how the H kernels are computed: ``(params, cfg, L) -> (H, L)``.
-KERNELS = {"dplr": _dplr_kernels, "diag": _diag_kernels}
+#: The layer uses the fast kernels of :mod:`s4_minimal.fast` (chapter 10), which
+#: ``tests/test_fast.py`` checks against :data:`REFERENCE_KERNELS`.
+KERNELS = {"dplr": _fast.layer_kernels_dplr, "diag": _fast.layer_kernels_diag}
 
 
 @full_precision
