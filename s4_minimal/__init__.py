@@ -11,6 +11,7 @@ One module per step of the road:
   (``python -m s4_minimal.memory``), imported on its own as ``import s4_minimal.memory``;
 * :mod:`s4_minimal.ssm`: the recurrence as an RNN and as a convolution (chapters 4, 5);
 * :mod:`s4_minimal.kernels`: fast, stable convolution kernels (chapters 6, 7);
+* :mod:`s4_minimal.layers`: the S4 layer (CNN and RNN mode) and a stack of S4 blocks (chapter 8);
 * :mod:`s4_minimal.bench`: the relative errors and timings the chapters report (chapters 4-6).
 
 Importing the package changes no global JAX setting: call
@@ -19,9 +20,9 @@ Importing the package changes no global JAX setting: call
 
 __version__ = "0.1.0"
 
-from . import bench, discretize, hippo, kernels, legendre, ode, online, ssm  # noqa: E402,F401
+from . import bench, discretize, hippo, kernels, layers, legendre, ode, online, ssm  # noqa: E402,F401
 
-__all__ = ["__version__", "environment", "bench", "discretize", "hippo", "kernels", "legendre", "ode", "online",
+__all__ = ["__version__", "environment", "bench", "discretize", "hippo", "kernels", "layers", "legendre", "ode", "online",
            "ssm"]
 
 

@@ -1,0 +1,371 @@
+"""Claims of chapter 8 (the S4 layer) about s4_minimal.layers.
+
+Tolerances (relative to the largest |output|): CNN mode = RNN mode to 1e-10 in float64
+and 1e-3 in float32 (measured: DPLR about 1e-6, diagonal up to about 2e-4 at L = 4096,
+where the float32 Vandermonde powers of kernel_diag dominate).
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from s4_minimal import discretize, hippo, layers, ssm
+
+TOL = {jnp.float64: 1e-10, jnp.float32: 1e-3}
+KINDS = [("dplr", "legs"), ("diag", "legs"), ("diag", "lin"), ("diag", "inv")]
+
+
+@functools.lru_cache(maxsize=None)
+def _jitted():
+    return dict(
+        apply=jax.jit(layers.ssm_apply, static_argnums=1),
+        rnn=jax.jit(layers.ssm_rnn_params, static_argnums=(1, 2)),
+        scan=jax.jit(layers.ssm_scan),
+        kernel=jax.jit(layers.ssm_kernel, static_argnums=(1, 2)),
+        model=jax.jit(layers.apply_model, static_argnums=1),
+    )
+
+
+def rel(a, b):
+    return float(np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b))))
+
+
+def cnn_rnn_gap(params, cfg, L, dtype, seed=1):
+    f = _jitted()
+    u = jax.random.normal(jax.random.key(seed), (L, cfg.H), dtype)
+    y_cnn = f["apply"](params, cfg, u)
+    y_rnn = f["scan"](f["rnn"](params, cfg, L), u)
+    assert y_cnn.dtype == y_rnn.dtype == dtype
+    return rel(y_rnn, y_cnn)
+
+
+# ---------------------------------------------------------------- configuration and init
+
+def test_config_validation_names_the_argument():
+    with pytest.raises(ValueError, match="'N' expected an even number"):
+        layers.LayerConfig(H=2, N=7)
+    with pytest.raises(ValueError, match="'kernel' expected one of"):
+        layers.LayerConfig(H=2, kernel="fft")
+    with pytest.raises(ValueError, match="'init' expected one of"):
+        layers.LayerConfig(H=2, kernel="dplr", init="lin")
+    with pytest.raises(ValueError, match="'dt_max' expected a number >= dt_min"):
+        layers.LayerConfig(H=2, dt_min=0.1, dt_max=0.01)
+    with pytest.raises(TypeError, match="'H' expected an integer"):
+        layers.LayerConfig(H=2.0)
+    with pytest.raises(ValueError, match="'dropout' expected a rate"):
+        layers.ModelConfig(d_input=1, d_output=1, dropout=1.0)
+    with pytest.raises(ValueError, match="'pool' expected one of"):
+        layers.ModelConfig(d_input=1, d_output=1, pool="max")
+    assert layers.LayerConfig(H=2, kernel="DIAG", init="Lin").kernel == "diag"
+    hash(layers.ModelConfig(d_input=1, d_output=1))  # static argument of jit
+
+
+def test_init_statistics_log_dt_range_negative_real_part_and_shapes():
+    cfg = layers.LayerConfig(H=2000, N=8, dt_min=1e-3, dt_max=1e-1)
+    p = layers.init_ssm(jax.random.key(0), cfg)
+    log_dt = np.asarray(p["log_dt"])
+    lo, hi = np.log(1e-3), np.log(1e-1)
+    assert lo <= log_dt.min() and log_dt.max() <= hi
+    # log-uniform: mean and variance of U(lo, hi), within 4 standard errors for H = 2000
+    assert abs(log_dt.mean() - (lo + hi) / 2) < 4 * (hi - lo) / np.sqrt(12 * 2000)
+    assert abs(log_dt.var() / ((hi - lo) ** 2 / 12) - 1) < 0.1
+    # the extremes come close to the ends of the range
+    assert log_dt.min() < lo + 0.01 * (hi - lo) and log_dt.max() > hi - 0.01 * (hi - lo)
+    a = layers.ssm_arrays(p, cfg)
+    assert np.all(np.real(a["Lambda"]) < 0)
+    assert p["Lambda"]["log_neg_re"].shape == (2000, 4) and p["P"].shape == (2000, 4, 2)
+    assert p["Ct"].shape == (2000, 4, 2) and p["D"].shape == (2000,)
+    assert np.isclose(np.mean(np.abs(a["Ct"]) ** 2), 1.0, atol=0.05)
+    assert all(x.dtype == jnp.float32 for x in jax.tree_util.tree_leaves(p))
+
+
+@pytest.mark.parametrize("kernel,init", KINDS)
+def test_real_part_stays_negative_for_any_parameter_value(kernel, init):
+    cfg = layers.LayerConfig(H=2, N=8, kernel=kernel, init=init)
+    p = layers.init_ssm(jax.random.key(0), cfg)
+    p["Lambda"]["log_neg_re"] = jnp.array([[-30.0, -5.0, 0.0, 5.0]] * 2)  # any real value
+    assert np.all(np.real(layers.ssm_arrays(p, cfg)["Lambda"]) < 0)
+    assert "C" in p if kernel == "diag" else "Ct" in p
+
+
+def test_float64_parameters_need_x64():
+    cfg = layers.LayerConfig(H=2, N=4)
+    if not jax.config.jax_enable_x64:
+        with pytest.raises(ValueError, match="'dtype' expected float32"):
+            layers.init_ssm(jax.random.key(0), cfg, dtype=jnp.float64)
+
+
+def test_float64_parameters_stay_float64(x64):
+    cfg = layers.LayerConfig(H=2, N=4)
+    p = layers.init_ssm(jax.random.key(0), cfg, dtype=jnp.float64)
+    assert all(x.dtype == jnp.float64 for x in jax.tree_util.tree_leaves(p))
+    assert layers.ssm_apply(p, cfg, np.ones((8, 2), np.float32)).dtype == jnp.float64
+
+
+def test_dplr_legs_half_is_legs_in_a_unitary_basis(x64):
+    N = 16
+    A, B = hippo.transition("legs", N)
+    Lam, P, Bh, Vh = layers.dplr_legs_half(N)
+    full = lambda x: np.concatenate([x, np.conj(x)])  # noqa: E731
+    V = np.concatenate([Vh, Vh.conj()], axis=1)
+    assert np.all(Lam.imag > 0) and np.allclose(Lam.real, -0.5)
+    np.testing.assert_allclose(V.conj().T @ V, np.eye(N), atol=1e-12)
+    A_v = np.diag(full(Lam)) - np.outer(full(P), full(P).conj())
+    np.testing.assert_allclose(V @ A_v @ V.conj().T, A, atol=1e-10)
+    np.testing.assert_allclose(V @ full(Bh), B, atol=1e-10)
+
+
+def test_errors_name_the_argument():
+    cfg = layers.LayerConfig(H=2, N=4)
+    p = layers.init_ssm(jax.random.key(0), cfg)
+    with pytest.raises(ValueError, match="ssm_apply: argument 'u' expected shape"):
+        layers.ssm_apply(p, cfg, np.ones((8, 3)))
+    with pytest.raises(TypeError, match="'cfg' expected a LayerConfig"):
+        layers.ssm_apply(p, {"H": 2}, np.ones((8, 2)))
+    with pytest.raises(ValueError, match=r"'params\['B'\]' expected shape"):
+        layers.ssm_kernel(dict(p, B=p["B"][:1]), cfg, 8)
+    with pytest.raises(TypeError, match="'params' expected a dict with keys"):
+        layers.ssm_kernel({k: v for k, v in p.items() if k != "P"}, cfg, 8)
+    with pytest.raises(ValueError, match="'L' expected an integer >= 1"):
+        layers.ssm_kernel(p, cfg, 0)
+    with pytest.raises(ValueError, match="finite values"):
+        layers.ssm_apply(p, cfg, np.full((8, 2), np.nan))
+    rp = layers.ssm_rnn_params(p, cfg, 8)
+    with pytest.raises(ValueError, match="'state' expected shape"):
+        layers.ssm_step(rp, jnp.zeros((3, 2, 2), jnp.complex64), np.ones(2))
+    with pytest.raises(TypeError, match="'rnn_params' expected the dict"):
+        layers.ssm_scan(p, np.ones((8, 2)))
+    mcfg = layers.ModelConfig(d_input=3, d_output=2, H=2, N=4, n_layers=1, dropout=0.1)
+    mp = layers.init_model(jax.random.key(0), mcfg)
+    with pytest.raises(ValueError, match="apply_model: argument 'u' expected shape"):
+        layers.apply_model(mp, mcfg, np.ones((8, 3)))
+    with pytest.raises(TypeError, match="'key' expected a jax.random key"):
+        layers.apply_model(mp, mcfg, np.ones((1, 8, 3)), train=True)
+    cache = layers.init_cache(mp, mcfg, 2, 8)
+    with pytest.raises(ValueError, match="'u_k' expected shape"):
+        layers.step_model(mp, mcfg, cache, np.ones((1, 3)))
+
+
+# ---------------------------------------------------------------- against dense references
+
+@pytest.mark.parametrize("kernel,init", KINDS)
+def test_kernel_equals_dense_conv_kernel(kernel, init, x64):
+    cfg = layers.LayerConfig(H=2, N=8, kernel=kernel, init=init, dt_min=0.01, dt_max=0.2)
+    p = layers.init_ssm(jax.random.key(3), cfg, dtype=jnp.float64)
+    L = 200
+    K = layers.ssm_kernel(p, cfg, L)
+    assert K.shape == (2, L) and K.dtype == jnp.float64
+    for h in range(2):
+        A, B, C_out, dt, _ = layers.dense_ssm(p, cfg, h)
+        method = "bilinear" if kernel == "dplr" else cfg.diag_method
+        Ab, Bb = discretize.discretize(A, B, dt, method)
+        C = C_out
+        if kernel == "dplr":   # the learned C~ = C (I - Ab^L): solve for C
+            C = np.linalg.solve((np.eye(8) - np.linalg.matrix_power(np.asarray(Ab), L)).T, C_out)
+        K_dense = ssm.conv_kernel(Ab, Bb, C, L)
+        assert np.max(np.abs(np.imag(K_dense))) < 1e-12 * np.max(np.abs(K_dense))  # real system
+        assert rel(K[h], np.real(K_dense)) < 1e-11
+
+
+@pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "lin")])
+def test_rnn_step_equals_dense_scan(kernel, init, x64):
+    cfg = layers.LayerConfig(H=2, N=8, kernel=kernel, init=init, dt_min=0.01, dt_max=0.2)
+    p = layers.init_ssm(jax.random.key(4), cfg, dtype=jnp.float64)
+    L = 64
+    u = np.random.default_rng(0).standard_normal((L, 2))
+    rp = layers.ssm_rnn_params(p, cfg, L)
+    y, x_last = layers.ssm_scan(rp, u, return_state=True)
+    for h in range(2):
+        A, B, C_out, dt, D = layers.dense_ssm(p, cfg, h)
+        Ab, Bb = discretize.discretize(A, B, dt, "bilinear" if kernel == "dplr" else "zoh")
+        C = C_out
+        if kernel == "dplr":
+            C = np.linalg.solve((np.eye(8) - np.linalg.matrix_power(np.asarray(Ab), L)).T, C_out)
+        xs, y_dense = ssm.scan_ssm(Ab, Bb, C, u[:, h])
+        assert rel(y[:, h], np.real(y_dense) + D * u[:, h]) < 1e-11
+        # the kept half of the state is the first half of the full conjugate-paired state
+        np.testing.assert_allclose(x_last[h], xs[-1, :4], atol=1e-11 * np.max(np.abs(xs)))
+        np.testing.assert_allclose(np.conj(x_last[h]), xs[-1, 4:], atol=1e-11 * np.max(np.abs(xs)))
+
+
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+def test_conjugate_halving_for_the_diagonal_kernel(method, x64):
+    from s4_minimal import kernels
+
+    cfg = layers.LayerConfig(H=1, N=16, kernel="diag", init="legs", diag_method=method)
+    p = layers.init_ssm(jax.random.key(5), cfg, dtype=jnp.float64)
+    a = layers.ssm_arrays(p, cfg)
+    full = lambda x: jnp.concatenate([x, jnp.conj(x)])  # noqa: E731
+    L = 300
+    K_full = kernels.kernel_diag(full(a["Lambda"][0]), full(a["B"][0]), full(a["C"][0]),
+                                 a["dt"][0], L, method)
+    K_half = layers.ssm_kernel(p, cfg, L)[0]
+    assert rel(K_half, K_full) < 1e-13
+    # and the full kernel is real: its imaginary part vanishes with the sum over pairs
+    Ab = jnp.exp(a["dt"][0] * full(a["Lambda"][0])) if method == "zoh" else None
+    if Ab is not None:
+        Bb = jnp.expm1(a["dt"][0] * full(a["Lambda"][0])) / full(a["Lambda"][0]) * full(a["B"][0])
+        Kc = jnp.array([jnp.sum(full(a["C"][0]) * Bb * Ab ** k) for k in range(20)])
+        assert float(jnp.max(jnp.abs(jnp.imag(Kc)))) < 1e-13 * float(jnp.max(jnp.abs(Kc)))
+
+
+# ---------------------------------------------------------------- CNN mode = RNN mode
+
+@pytest.mark.parametrize("kernel,init", KINDS)
+@pytest.mark.parametrize("L", [16, 1000, 4096])
+def test_cnn_equals_rnn_random_init_float64(kernel, init, L, x64):
+    cfg = layers.LayerConfig(H=2, N=64, kernel=kernel, init=init)
+    p = layers.init_ssm(jax.random.key(L), cfg, dtype=jnp.float64)
+    assert cnn_rnn_gap(p, cfg, L, jnp.float64) < TOL[jnp.float64]
+
+
+@pytest.mark.parametrize("kernel,init", KINDS)
+@pytest.mark.parametrize("L", [16, 1000, 4096])
+def test_cnn_equals_rnn_random_init_float32(kernel, init, L):
+    cfg = layers.LayerConfig(H=2, N=64, kernel=kernel, init=init)
+    p = layers.init_ssm(jax.random.key(L), cfg, dtype=jnp.float32)
+    assert cnn_rnn_gap(p, cfg, L, jnp.float32) < TOL[jnp.float32]
+
+
+def _train_briefly(cfg, steps=30, L=128, seed=0):
+    """A few Adam steps on a toy task (output the input delayed by 5 steps)."""
+    params = layers.init_model(jax.random.key(seed), cfg)
+    u = jax.random.normal(jax.random.key(seed + 1), (4, L, cfg.d_input))
+    target = jnp.pad(u, ((0, 0), (5, 0), (0, 0)))[:, :L]
+    loss = lambda p: jnp.mean((layers.apply_model(p, cfg, u) - target) ** 2)  # noqa: E731
+    opt = optax.multi_transform({"ssm": optax.adam(1e-2), "other": optax.adam(3e-2)},
+                                layers.ssm_param_labels(params))
+    state = opt.init(params)
+
+    @jax.jit
+    def update(params, state):
+        value, grads = jax.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, value
+
+    first = None
+    for _ in range(steps):
+        params, state, value = update(params, state)
+        first = value if first is None else first
+    assert float(value) < 0.8 * float(first)  # it learned something
+    return params
+
+
+def model_gap(params, cfg, L, dtype):
+    u = jax.random.normal(jax.random.key(7), (2, L, cfg.d_input), dtype)
+    y_cnn = _jitted()["model"](params, cfg, u)
+    cache = layers.init_cache(params, cfg, 2, L)
+    step = lambda c, u_k: layers.step_model(params, cfg, c, u_k)  # noqa: E731
+    _, y_rnn = jax.jit(lambda c, us: jax.lax.scan(step, c, us))(cache, jnp.swapaxes(u, 0, 1))
+    return rel(jnp.swapaxes(y_rnn, 0, 1), y_cnn)
+
+
+@pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "legs")])
+def test_cnn_equals_rnn_briefly_trained_model_float32(kernel, init):
+    cfg = layers.ModelConfig(d_input=1, d_output=1, H=4, N=16, n_layers=2, kernel=kernel,
+                             init=init)
+    params = _train_briefly(cfg)
+    assert model_gap(params, cfg, 4096, jnp.float32) < TOL[jnp.float32]
+
+
+@pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "legs")])
+def test_cnn_equals_rnn_briefly_trained_model_float64(kernel, init, x64):
+    cfg = layers.ModelConfig(d_input=1, d_output=1, H=4, N=16, n_layers=2, kernel=kernel,
+                             init=init)
+    params = _train_briefly(cfg)   # float64 throughout under x64
+    assert params["encoder"]["W"].dtype == jnp.float64
+    assert model_gap(params, cfg, 4096, jnp.float64) < TOL[jnp.float64]
+
+
+def test_step_model_matches_apply_model_post_norm_without_glu():
+    cfg = layers.ModelConfig(d_input=2, d_output=3, H=4, N=8, n_layers=2, prenorm=False,
+                             glu=False, kernel="diag", init="inv")
+    params = layers.init_model(jax.random.key(1), cfg)
+    assert model_gap(params, cfg, 64, jnp.float32) < TOL[jnp.float32]
+
+
+def test_pooling_and_dropout():
+    cfg = layers.ModelConfig(d_input=2, d_output=3, H=4, N=8, n_layers=1, dropout=0.5)
+    params = layers.init_model(jax.random.key(0), cfg)
+    u = jax.random.normal(jax.random.key(1), (5, 32, 2))
+    y = layers.apply_model(params, cfg, u)
+    assert y.shape == (5, 32, 3)
+    y_mean = layers.apply_model(params, cfg.__class__(**{**cfg.__dict__, "pool": "mean"}), u)
+    y_last = layers.apply_model(params, cfg.__class__(**{**cfg.__dict__, "pool": "last"}), u)
+    assert y_mean.shape == y_last.shape == (5, 3)
+    np.testing.assert_allclose(y_last, y[:, -1], atol=1e-6)
+    y_a = layers.apply_model(params, cfg, u, train=True, key=jax.random.key(2))
+    y_b = layers.apply_model(params, cfg, u, train=True, key=jax.random.key(3))
+    assert float(jnp.max(jnp.abs(y_a - y_b))) > 1e-3  # dropout is on in training
+    np.testing.assert_array_equal(layers.apply_model(params, cfg, u, train=False), y)
+
+
+# ---------------------------------------------------------------- gradients
+
+@pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "legs"), ("diag", "lin")])
+def test_gradients_match_finite_differences(kernel, init, x64):
+    cfg = layers.LayerConfig(H=2, N=8, kernel=kernel, init=init)
+    p = layers.init_ssm(jax.random.key(11), cfg, dtype=jnp.float64)
+    L = 256
+    u = jax.random.normal(jax.random.key(12), (L, 2), jnp.float64)
+    w = jax.random.normal(jax.random.key(13), (L, 2), jnp.float64)
+    loss = jax.jit(lambda q: jnp.sum(w * layers.ssm_apply(q, cfg, u)))
+    grads = jax.grad(loss)(p)
+    h = 1e-6
+    leaves, tree = jax.tree_util.tree_flatten(p)
+    g_leaves = jax.tree_util.tree_leaves(grads)
+    rng = np.random.default_rng(0)
+    for i, (leaf, g) in enumerate(zip(leaves, g_leaves)):
+        v = rng.standard_normal(leaf.shape)
+        def shifted(s):
+            new = list(leaves)
+            new[i] = leaf + s * v
+            return loss(jax.tree_util.tree_unflatten(tree, new))
+        fd = (shifted(h) - shifted(-h)) / (2 * h)
+        exact = float(jnp.sum(g * v))
+        assert abs(exact - float(fd)) < 1e-6 * max(abs(exact), 1e-3), (i, exact, float(fd))
+
+
+@pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "legs")])
+def test_outputs_and_gradients_finite_at_65536_float32(kernel, init):
+    cfg = layers.LayerConfig(H=2, N=64, kernel=kernel, init=init)
+    p = layers.init_ssm(jax.random.key(0), cfg, dtype=jnp.float32)
+    L = 65536
+    u = jax.random.normal(jax.random.key(1), (L, 2), jnp.float32)
+    loss = jax.jit(lambda q: jnp.mean(layers.ssm_apply(q, cfg, u) ** 2))
+    value, grads = jax.value_and_grad(loss)(p)
+    assert np.isfinite(float(value)) and float(value) > 0
+    for g in jax.tree_util.tree_leaves(grads):
+        assert g.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(g)))
+
+
+# ---------------------------------------------------------------- labels, precision
+
+def test_ssm_param_labels_for_optax():
+    cfg = layers.ModelConfig(d_input=1, d_output=1, H=2, N=4, n_layers=2)
+    params = layers.init_model(jax.random.key(0), cfg)
+    labels = layers.ssm_param_labels(params)
+    assert labels["layers"][1]["ssm"]["Lambda"]["log_neg_re"] == "ssm"
+    assert labels["layers"][0]["ssm"]["P"] == labels["layers"][0]["ssm"]["log_dt"] == "ssm"
+    assert labels["layers"][0]["ssm"]["Ct"] == labels["layers"][0]["ssm"]["D"] == "other"
+    assert labels["encoder"]["W"] == labels["layers"][0]["out"]["b"] == "other"
+    opt = optax.multi_transform({"ssm": optax.adam(1e-3),
+                                 "other": optax.adamw(1e-2, weight_decay=0.1)}, labels)
+    state = opt.init(params)
+    grads = jax.tree_util.tree_map(jnp.zeros_like, params)
+    updates, _ = opt.update(grads, state, params)
+    # zero gradient: only weight decay moves a parameter, and never an "ssm" one
+    assert float(jnp.max(jnp.abs(updates["layers"][0]["ssm"]["log_dt"]))) == 0.0
+    assert float(jnp.max(jnp.abs(updates["layers"][0]["out"]["W"]))) > 0.0
+
+
+def test_matrix_products_in_full_precision():
+    cfg = layers.ModelConfig(d_input=2, d_output=1, H=4, N=8, n_layers=1)
+    params = layers.init_model(jax.random.key(0), cfg)
+    text = str(jax.make_jaxpr(lambda u: layers.apply_model(params, cfg, u))(jnp.ones((1, 8, 2))))
+    assert text.count("dot_general") > 0
+    assert text.count("dot_general") == text.count("precision=(Precision.HIGHEST, Precision.HIGHEST)")
