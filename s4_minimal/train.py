@@ -248,6 +248,12 @@ def _loss_and_metric(task: Task, out, targets):
     return loss, (jnp.argmax(pred, axis=-1) == targets).astype(jnp.float32)
 
 
+def _global_norm(tree):
+    """The gradient's global norm (``optax.tree.norm``, ``optax.global_norm`` before 0.2.5)."""
+    tree_utils = getattr(optax, "tree", None)
+    return tree_utils.norm(tree) if hasattr(tree_utils, "norm") else optax.global_norm(tree)
+
+
 def _make_steps(model: Model, task: Task, tx, mesh: Mesh):
     """The jitted training step and evaluation step on ``mesh``."""
     replicated = NamedSharding(mesh, PartitionSpec())
@@ -263,7 +269,7 @@ def _make_steps(model: Model, task: Task, tx, mesh: Mesh):
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
         return params, opt_state, {"loss": loss, "metric": metric,
-                                   "grad_norm": optax.global_norm(grads)}
+                                   "grad_norm": _global_norm(grads)}
 
     def eval_step(params, x, y, weight):
         with jax.default_matmul_precision("highest"):
