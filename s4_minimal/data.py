@@ -209,11 +209,13 @@ class Task:
         return out, n
 
 
-def make_task(name: str, L: int | None = None, n_classes: int = 8, n_noise: int = 8) -> Task:
+def make_task(name: str, L: int | None = None, n_classes: int = 8, n_noise: int = 8,
+              num_samples: int = 5000) -> Task:
     """The :class:`Task` called ``name`` (one of :data:`TASKS`).
 
     ``L`` is the recall sequence length (default 1,024; at least 64); MNIST-1D
-    signals have 40 samples and refuse another ``L``.
+    signals have 40 samples and refuse another ``L``. ``num_samples`` sizes
+    MNIST-1D (5,000, the benchmark, by default; fewer for a quick demonstration).
     """
     func = "make_task"
     name = check_choice(func, "name", name, TASKS)
@@ -225,6 +227,7 @@ def make_task(name: str, L: int | None = None, n_classes: int = 8, n_noise: int 
                     n_classes=n_classes, n_noise=n_noise)
     if L is not None and check_int(func, "L", L) != 40:
         fail(func, "L", "None or 40 (MNIST-1D signals have 40 samples)", L)
+    num_samples = check_int(func, "num_samples", num_samples, minimum=50)
     if name == "mnist1d-next":
-        return Task(name, 39, 1, 1, "next", "all")
-    return Task(name, 40, 1, 10, "classify", "mean", n_classes=10)
+        return Task(name, 39, 1, 1, "next", "all", num_samples=num_samples)
+    return Task(name, 40, 1, 10, "classify", "mean", n_classes=10, num_samples=num_samples)

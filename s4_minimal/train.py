@@ -285,14 +285,23 @@ def _make_steps(model: Model, task: Task, tx, mesh: Mesh):
 
 
 def evaluate(eval_step, mesh: Mesh, params, batches, n_eval: int) -> dict:
-    """Mean loss and metric over the held-out set, each example counted once."""
+    """Mean loss and metric over the held-out set, each example counted once.
+
+    The batch is split over the devices, except on the CPU backend: there XLA's
+    FFT rejects the layout of a partitioned forward pass (an internal RET_CHECK
+    in its FFT thunk, seen with jaxlib 0.10.2 and two forced host devices), so
+    each CPU device evaluates the whole (small) batch.
+    """
+    if jax.default_backend() == "cpu" and mesh.size > 1:
+        place = lambda a: _replicate(mesh, a)  # noqa: E731
+    else:
+        place = lambda a: _shard_batch(mesh, a)  # noqa: E731
     total_loss = total_metric = 0.0
     seen = 0
     for x, y in batches:
         weight = (np.arange(seen, seen + len(x)) < n_eval).astype(np.float32)
         seen += len(x)
-        loss, metric = eval_step(params, _shard_batch(mesh, x), _shard_batch(mesh, y),
-                                 _shard_batch(mesh, weight))
+        loss, metric = eval_step(params, place(x), place(y), place(weight))
         total_loss += float(_to_numpy(loss))
         total_metric += float(_to_numpy(metric))
     return {"eval_loss": total_loss / n_eval, "eval_metric": total_metric / n_eval}
@@ -311,6 +320,7 @@ class TrainConfig:
     L: int | None = None              # recall length (default 1,024); MNIST-1D: 40
     n_classes: int = 8                # recall: cue classes (chance = 1 / n_classes)
     n_noise: int = 8                  # recall: noise symbols (0: silence between)
+    num_samples: int = 5000           # MNIST-1D: signals generated (5,000: the benchmark)
     model: str = "s4"
     H: int = 64
     N: int = 64
@@ -364,7 +374,7 @@ class TrainConfig:
         n_dev = jax.device_count()
         if c.batch_size % n_dev:
             fail(func, "batch_size", f"a multiple of the device count ({n_dev})", c.batch_size)
-        make_task(c.task, c.L, c.n_classes, c.n_noise)  # checks L, n_classes, n_noise
+        make_task(c.task, c.L, c.n_classes, c.n_noise, c.num_samples)  # checks these
         return c
 
 
@@ -372,7 +382,8 @@ _CKPT = "checkpoint.npz"
 _META = "checkpoint.json"
 _LOG = "metrics.jsonl"
 _RUN = "run.json"
-_RESUME_KEYS = ("task", "L", "n_classes", "n_noise", "model", "H", "N", "n_layers", "dropout", "dt_min", "dt_max",
+_RESUME_KEYS = ("task", "L", "n_classes", "n_noise", "num_samples", "model", "H", "N",
+                "n_layers", "dropout", "dt_min", "dt_max",
                 "steps", "batch_size", "lr", "ssm_lr", "weight_decay", "warmup",
                 "grad_clip", "seed")
 
@@ -449,7 +460,7 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     end = cfg.steps
     if stop_after is not None:
         end = check_int("train", "stop_after", stop_after, minimum=1, maximum=cfg.steps)
-    task = make_task(cfg.task, cfg.L, cfg.n_classes, cfg.n_noise)
+    task = make_task(cfg.task, cfg.L, cfg.n_classes, cfg.n_noise, cfg.num_samples)
     model = build_model(cfg.model, task, cfg.H, cfg.N, cfg.n_layers, cfg.dropout,
                         cfg.dt_min, cfg.dt_max)
     mesh = data_mesh()
@@ -592,6 +603,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--n-classes", type=int, default=d.n_classes, help="recall: cue classes")
     p.add_argument("--n-noise", type=int, default=d.n_noise,
                    help="recall: noise symbols between (0: silence)")
+    p.add_argument("--num-samples", type=int, default=d.num_samples,
+                   help="MNIST-1D: signals to generate (5000: the benchmark)")
     p.add_argument("--model", default=d.model, choices=MODELS)
     p.add_argument("--H", type=int, default=d.H, help="channels")
     p.add_argument("--N", type=int, default=d.N, help="state size")

@@ -62,13 +62,18 @@ def test_gru_equals_flax_gru_cell():
     g = params["gru"][0]
     cell = linen.GRUCell(features=H)
     fp = cell.init(jax.random.PRNGKey(0), jnp.zeros((1, H)), jnp.zeros((1, H)))["params"]
-    # Flax: r, z use one bias (on the h side); n has bias on both sides. Map ours onto it.
+    # Flax sums the input and hidden projections of r and z, so they carry one bias
+    # (on whichever side its version puts it); n keeps a bias on each side, as ours.
     s = {g_: slice(i * H, (i + 1) * H) for i, g_ in enumerate("rzn")}
+    fp = jax.tree_util.tree_map(lambda a: a, dict(fp))
+    for gate in "rzn":
+        fp[f"i{gate}"] = dict(fp[f"i{gate}"], kernel=g["Wi"][:, s[gate]])
+        fp[f"h{gate}"] = dict(fp[f"h{gate}"], kernel=g["Wh"][:, s[gate]])
     for gate in "rz":
-        fp[f"i{gate}"] = {"kernel": g["Wi"][:, s[gate]]}
-        fp[f"h{gate}"] = {"kernel": g["Wh"][:, s[gate]], "bias": g["bi"][s[gate]] + g["bh"][s[gate]]}
-    fp["in"] = {"kernel": g["Wi"][:, s["n"]], "bias": g["bi"][s["n"]]}
-    fp["hn"] = {"kernel": g["Wh"][:, s["n"]], "bias": g["bh"][s["n"]]}
+        side = "i" if "bias" in fp[f"i{gate}"] else "h"
+        fp[f"{side}{gate}"]["bias"] = g["bi"][s[gate]] + g["bh"][s[gate]]
+    fp["in"]["bias"] = g["bi"][s["n"]]
+    fp["hn"]["bias"] = g["bh"][s["n"]]
     u = jax.random.normal(jax.random.PRNGKey(2), (1, 6, d))
     x = u @ params["encoder"]["W"] + params["encoder"]["b"]
     h, hs = jnp.zeros((1, H)), []
