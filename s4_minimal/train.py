@@ -493,7 +493,7 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     eval_batches, n_eval = task.eval_batches(cfg.seed, cfg.batch_size, cfg.n_eval)
     n_params = count_params(params)
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress or jax.process_index(),
                desc=f"{cfg.model} on {cfg.task}", unit="step", dynamic_ncols=True)
     t_start = t_mark = time.perf_counter()
