@@ -13,7 +13,11 @@ One module per step of the road:
 * :mod:`s4_minimal.kernels`: fast, stable convolution kernels (chapters 6, 7);
 * :mod:`s4_minimal.s4d`: diagonal state matrices and their initializations (chapter 7);
 * :mod:`s4_minimal.layers`: the S4 layer (CNN and RNN mode) and a stack of S4 blocks (chapter 8);
-* :mod:`s4_minimal.bench`: the relative errors and timings the chapters report (chapters 4-6).
+* :mod:`s4_minimal.fast`: the kernels of chapters 6-7 made fast, which the layer runs (chapter 10);
+* :mod:`s4_minimal.data`, :mod:`s4_minimal.train`: tasks and training, a command line
+  (``python -m s4_minimal.train``), imported on their own (chapter 9);
+* :mod:`s4_minimal.bench`: the relative errors and timings the chapters report, and the
+  benchmark of chapter 10 (``python -m s4_minimal.bench``).
 
 Importing the package changes no global JAX setting: call
 ``jax.config.update("jax_enable_x64", True)`` yourself for float64.
