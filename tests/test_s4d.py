@@ -165,7 +165,8 @@ def test_factored_kernel_never_forms_the_vandermonde_matrix():
         return fn.lower(*args).compile().memory_analysis().temp_size_in_bytes
 
     vandermonde_bytes = H * (N // 2) * L * 8     # complex64
-    assert temp_bytes(kernels.kernel_diag) >= vandermonde_bytes
+    if jax.default_backend() == "cpu":  # a GPU backend may fuse it away (seen on an H100)
+        assert temp_bytes(kernels.kernel_diag) >= vandermonde_bytes
     assert temp_bytes(kernels.kernel_diag_factored) < vandermonde_bytes / 10
 
 
