@@ -155,6 +155,9 @@ def test_factored_kernel_equals_vandermonde_kernel(L, block, method, x64):
     np.testing.assert_allclose(K_f, K, rtol=0, atol=1e-12 * np.max(np.abs(K)))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu",
+                    reason="what XLA allocates is backend-specific: on an H100 it fuses the "
+                           "direct form's exponentials into the product instead")
 def test_factored_kernel_never_forms_the_vandermonde_matrix():
     H, N, L = 8, 64, 4096
     args = (jnp.zeros((H, N // 2), jnp.complex64) - 0.5, jnp.ones((H, N // 2), jnp.complex64),
@@ -165,8 +168,7 @@ def test_factored_kernel_never_forms_the_vandermonde_matrix():
         return fn.lower(*args).compile().memory_analysis().temp_size_in_bytes
 
     vandermonde_bytes = H * (N // 2) * L * 8     # complex64
-    if jax.default_backend() == "cpu":  # a GPU backend may fuse it away (seen on an H100)
-        assert temp_bytes(kernels.kernel_diag) >= vandermonde_bytes
+    assert temp_bytes(kernels.kernel_diag) >= vandermonde_bytes
     assert temp_bytes(kernels.kernel_diag_factored) < vandermonde_bytes / 10
 
 
