@@ -122,6 +122,7 @@ __all__ = [
     "apply_model",
     "init_cache",
     "step_model",
+    "generate",
     "ssm_param_labels",
     "dplr_legs_half",
 ]
@@ -862,6 +863,32 @@ def step_model(params, cfg: ModelConfig, cache, u_k):
         fail("step_model", "u_k", f"shape (batch, d_input) = {(batch, cfg.d_input)}", u_k)
     dtype = params["encoder"]["W"].dtype
     return _step_model(params, cfg, cache, u_k.astype(jnp.result_type(u_k, dtype)))
+
+
+def generate(params, cfg: ModelConfig, cache, u_first, n_steps: int):
+    """Free-running generation in RNN mode: each output is fed back as the next input.
+
+    Starting from ``cache`` (a prompt already read with :func:`step_model`), the model
+    reads ``u_first`` (batch, d_input), then its own output, ``n_steps`` times in one
+    ``lax.scan``. Needs ``d_output == d_input``. Returns ``(cache, inputs)`` with
+    ``inputs`` (batch, n_steps, d_input) the sequence fed in: ``u_first`` followed by
+    the first ``n_steps - 1`` outputs. Jit it with ``cfg`` and ``n_steps`` static.
+    """
+    cfg = _check_model_config("generate", cfg)
+    n_steps = check_int("generate", "n_steps", n_steps, minimum=1)
+    if cfg.d_output != cfg.d_input:
+        fail("generate", "cfg", "d_output == d_input (outputs are fed back as inputs)", cfg)
+    return _generate(params, cfg, cache, u_first, n_steps)
+
+
+def _generate(params, cfg, cache, u_first, n_steps):
+    def step(carry, _):
+        cache, u_k = carry
+        cache, y_k = step_model(params, cfg, cache, u_k)
+        return (cache, y_k), u_k
+
+    (cache, _), inputs = jax.lax.scan(step, (cache, u_first), None, length=n_steps)
+    return cache, jnp.swapaxes(inputs, 0, 1)
 
 
 # --------------------------------------------------------------------------------------

@@ -372,3 +372,29 @@ def test_matrix_products_in_full_precision():
     assert text.count("dot_general") > 0
     full = "precision=(Precision.HIGHEST, Precision.HIGHEST)"
     assert text.count("dot_general") == text.count(full)
+
+
+def test_generation_feeds_outputs_back_as_cnn_mode_predicts():
+    cfg = layers.ModelConfig(d_input=1, d_output=1, H=4, N=8, n_layers=2, kernel="dplr")
+    params = layers.init_model(jax.random.key(3), cfg)
+    n = 64
+    cache = layers.init_cache(params, cfg, 2, n)
+    u_first = jax.random.normal(jax.random.key(4), (2, 1))
+    run = jax.jit(layers.generate, static_argnums=(1, 4))
+    _, inputs = run(params, cfg, cache, u_first, n)
+    assert inputs.shape == (2, n, 1)
+    np.testing.assert_array_equal(inputs[:, 0], u_first)
+    # CNN mode over the fed sequence predicts each next input (the output it was)
+    y_cnn = _jitted()["model"](params, cfg, inputs)
+    assert rel(inputs[:, 1:], y_cnn[:, :-1]) < TOL[jnp.float32]
+
+
+def test_generation_needs_outputs_shaped_like_inputs():
+    cfg = layers.ModelConfig(d_input=1, d_output=3, H=4, N=8, n_layers=1)
+    params = layers.init_model(jax.random.key(0), cfg)
+    cache = layers.init_cache(params, cfg, 1, 8)
+    with pytest.raises(ValueError, match="'cfg'"):
+        layers.generate(params, cfg, cache, np.zeros((1, 1)), 4)
+    with pytest.raises(ValueError, match="'n_steps'"):
+        layers.generate(params, layers.ModelConfig(d_input=1, d_output=1, H=4, N=8,
+                                                   n_layers=1), cache, np.zeros((1, 1)), 0)
