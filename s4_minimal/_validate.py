@@ -27,6 +27,9 @@ __all__ = [
     "check_choice",
     "check_array",
     "check_square",
+    "check_bool",
+    "check_tree",
+    "set_fields",
     "is_traced",
     "concrete",
 ]
@@ -155,3 +158,43 @@ def check_square(func: str, name: str, value, complex_ok: bool = True):
     if arr.shape[0] != arr.shape[1]:
         fail(func, name, "a square matrix", arr)
     return arr
+
+
+def check_bool(func: str, name: str, value) -> bool:
+    """Return ``value`` as a Python bool, refusing anything that is not True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        fail(func, name, "True or False", value, TypeError)
+    return bool(value)
+
+
+def check_tree(func: str, name: str, tree, like, origin: str):
+    """Check that ``tree`` has the structure and leaf shapes of ``like`` (shape structs).
+
+    ``like`` is what ``jax.eval_shape`` of the function that made the tree returns, so
+    the layout of a parameter dict is written once, in its ``init``. Returns the tree
+    with its leaves as JAX arrays of one float dtype. ``origin`` says, for the error
+    message, what was expected and where it comes from.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    want, want_def = jax.tree_util.tree_flatten_with_path(like)
+    if treedef != want_def:
+        fail(func, name, origin, tree, TypeError)
+    out = []
+    for (path, leaf), (_, spec) in zip(leaves, want):
+        where = name + jax.tree_util.keystr(path)
+        out.append(check_array(func, where, leaf, shape=spec.shape))
+    dtypes = sorted({str(x.dtype) for x in out})
+    if len(dtypes) > 1:
+        fail(func, name, "arrays of one float dtype", dtypes, TypeError)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def set_fields(obj, **values):
+    """Store checked values on a frozen dataclass, from its ``__post_init__``.
+
+    Every configuration object of the package is a frozen dataclass (hashable, so it
+    can be a static argument of ``jax.jit``) that checks its fields on creation and
+    stores them in canonical form (a lower-case choice, a Python float) this way.
+    """
+    for field, value in values.items():
+        object.__setattr__(obj, field, value)

@@ -36,10 +36,9 @@ import numpy as np
 
 from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, concrete, fail
-from .kernels import DIAG_METHODS
+from .kernels import DIAG_METHODS, _discretize_diag
 
-__all__ = ["kernel_dplr_fast", "kernel_diag_fast", "cauchy_sums", "layer_kernels_dplr",
-           "layer_kernels_diag", "FAST_KERNELS"]
+__all__ = ["kernel_dplr_fast", "kernel_diag_fast", "cauchy_sums", "default_chunk"]
 
 _HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -404,13 +403,7 @@ def _split(L):
 def _kernel_diag_fast(Lambda, B, C, dt, L, method):
     """The factored Vandermonde kernel for H channels: (H, L). Arguments checked and cast."""
     rdtype = jnp.finfo(Lambda.dtype).dtype
-    dtL = dt[:, None] * Lambda                                      # (H, N)
-    if method == "zoh":
-        log_Ab = dtL
-        Bb = jnp.expm1(dtL) / Lambda * B
-    else:
-        log_Ab = jnp.log((1 + dtL / 2) / (1 - dtL / 2))
-        Bb = dt[:, None] * B / (1 - dtL / 2)
+    log_Ab, Bb = _discretize_diag(Lambda, B, dt[:, None], method)   # (H, N) each
     c = C * Bb                                                      # (H, N)
     T, count = _split(L)
     a = jnp.arange(count, dtype=rdtype) * T                         # block starts
@@ -444,36 +437,3 @@ def kernel_diag_fast(Lambda, B, C, dt, L: int, method: str = "zoh"):
     rdtype = jnp.finfo(cdtype).dtype
     Lambda, B, C = (x.astype(cdtype) for x in (Lambda, B, C))
     return _kernel_diag_fast(Lambda, B, C, dt.astype(rdtype), L, method)
-
-
-# --------------------------------------------------------------------------------------
-# the same kernels for the S4 layer (entries for s4_minimal.layers.KERNELS)
-# --------------------------------------------------------------------------------------
-
-def _full(x):
-    """The conjugate-paired array ``[x, conj x]`` along the last axis."""
-    return jnp.concatenate([x, jnp.conj(x)], axis=-1)
-
-
-def layer_kernels_dplr(params, cfg, L):
-    """``layers.KERNELS["dplr"]`` computed by :func:`kernel_dplr_fast`: (H, L).
-
-    The layer keeps half of each conjugate pair; the full system is real, so
-    ``real_system=True`` holds.
-    """
-    from . import layers          # imported here: layers imports this module for KERNELS
-    a = layers._ssm_arrays(params)
-    P = _full(a["P"])
-    return kernel_dplr_fast(_full(a["Lambda"]), P, P, _full(a["B"]), _full(a["Ct"]), a["dt"],
-                            L, real_system=True)
-
-
-def layer_kernels_diag(params, cfg, L):
-    """``layers.KERNELS["diag"]`` computed by :func:`kernel_diag_fast`: twice the kept half."""
-    from . import layers
-    a = layers._ssm_arrays(params)
-    return 2.0 * kernel_diag_fast(a["Lambda"], a["B"], a["C"], a["dt"], L, cfg.diag_method)
-
-
-#: Drop-in replacements for the entries of :data:`s4_minimal.layers.KERNELS`.
-FAST_KERNELS = {"dplr": layer_kernels_dplr, "diag": layer_kernels_diag}

@@ -7,7 +7,8 @@ works with ``jax.jit`` (configuration as a static argument), ``jax.grad``,
 
 The layer: H independent SSMs (one per channel)
 -----------------------------------------------
-``LayerConfig(H, N, kernel="dplr"|"diag", init=..., dt_min, dt_max, diag_method)``.
+``LayerConfig(H, N, kernel="dplr"|"diag", init=..., dt_min, dt_max, diag_method,
+kernel_impl="fast"|"reference")``.
 Each channel h is a continuous SSM ``x' = A x + B u``, ``y = C x + D u`` with N real
 states, kept as N/2 complex numbers: the states of a real system in a complex basis
 come in conjugate pairs, and only one of each pair is stored ("conjugate halving").
@@ -33,19 +34,19 @@ the parameters into the complex arrays of the formulas.
 
 CNN mode (training): ``ssm_kernel(params, cfg, L) -> (H, L)`` and
 ``ssm_apply(params, cfg, u)`` with u of shape (..., L, H): the causal convolution
-with the kernel (by FFT) plus ``D u``. The kernel function is chosen in ONE place,
-the module-level dict :data:`KERNELS`, each entry mapping ``(params, cfg, L)`` to (H, L).
-It holds the fast kernels of :mod:`s4_minimal.fast`; :data:`REFERENCE_KERNELS` holds the
-readable ones (``"dplr"``: :func:`s4_minimal.kernels.kernel_dplr` over the full
-conjugate-paired system; ``"diag"``: ``2 *`` :func:`s4_minimal.kernels.kernel_diag` over
-the kept half) that they are tested against.
+with the kernel (by FFT) plus ``D u``. Which code computes the kernels is a field of
+the configuration, ``cfg.kernel_impl``: ``"fast"`` (the default) runs the kernels of
+:mod:`s4_minimal.fast` (chapter 10), ``"reference"`` the readable ones this chapter shows
+(``"dplr"``: :func:`s4_minimal.kernels.kernel_dplr` over the full conjugate-paired system;
+``"diag"``: ``2 *`` :func:`s4_minimal.kernels.kernel_diag` over the kept half, one
+vmapped channel at a time). Both compute the same kernels (``tests/test_layers.py``).
 
 RNN mode (inference): ``ssm_rnn_params(params, cfg, L)`` computes the discrete
 system once: for DPLR the bilinear step ``x_k = M^-1 ((I + dt/2 A) x_{k-1} + dt B u_k)``
 with ``M = I - dt/2 A`` inverted by Woodbury (O(N) per step, Ab never formed) and the
 output vector ``C = C~ (I - Ab^L)^-1`` recovered from the learned ``C~`` (dense, once);
-for the diagonal system the elementwise step. ``ssm_init_state(cfg, batch_shape)``,
-``ssm_step(rnn_params, state, u_k) -> (state, y_k)`` with u_k of shape (..., H), and
+for the diagonal system the elementwise step. ``ssm_step(rnn_params, state, u_k) ->
+(state, y_k)`` with u_k of shape (..., H), and
 ``ssm_scan(rnn_params, u)`` over a whole sequence (..., L, H). For k < L the RNN and
 the CNN give the same outputs (to rounding); the RNN may run past L (generation),
 where it continues the same system.
@@ -67,7 +68,8 @@ with ``W`` a linear map H -> 2H and ``GLU(a, b) = a * sigmoid(b)`` (with ``glu=F
 first; a final LayerNorm (pre-norm only) and a decoder (linear H -> d_output) last.
 ``init_cache(params, cfg, batch, L)`` and ``step_model(params, cfg, cache, u_k) ->
 (cache, y_k)`` run the same model one step at a time in RNN mode (u_k: (batch,
-d_input), y_k: (batch, d_output), no pooling), for generation.
+d_input), y_k: (batch, d_output), no pooling); ``generate`` reads a prompt that way
+and continues it, feeding each output back as the next input.
 
 Training: ``ssm_param_labels(params)`` labels every leaf ``"ssm"`` (Lambda, P, B,
 log_dt) or ``"other"``, for ``optax.multi_transform``. S4 trains the "ssm" leaves
@@ -90,6 +92,7 @@ products run in full float32 precision (no TF32) as everywhere in the package.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Optional
 
@@ -98,15 +101,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import discretize as _discretize
-from . import fast as _fast
-from . import hippo, kernels, ssm
+from . import fast, hippo, kernels, s4d, ssm
+from .s4d import conjugate_pairs
 from ._precision import full_precision
-from ._validate import check_array, check_choice, check_int, check_scalar, fail
+from ._validate import (check_array, check_bool, check_choice, check_int, check_scalar,
+                        check_tree, fail, set_fields)
 
 __all__ = [
     "LayerConfig",
     "KERNELS",
-    "REFERENCE_KERNELS",
     "SSM_KEYS",
     "init_ssm",
     "ssm_arrays",
@@ -114,7 +117,6 @@ __all__ = [
     "ssm_kernel",
     "ssm_apply",
     "ssm_rnn_params",
-    "ssm_init_state",
     "ssm_step",
     "ssm_scan",
     "ModelConfig",
@@ -128,6 +130,7 @@ __all__ = [
 ]
 
 KERNEL_KINDS = ("dplr", "diag")
+KERNEL_IMPLS = ("fast", "reference")
 INITS = {"dplr": ("legs",), "diag": ("legs", "lin", "inv")}
 POOLS = (None, "mean", "last")
 
@@ -139,12 +142,6 @@ SSM_KEYS = ("Lambda", "P", "B", "log_dt")
 # configuration
 # --------------------------------------------------------------------------------------
 
-def _check_bool(func, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        fail(func, name, "True or False", value, TypeError)
-    return bool(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class LayerConfig:
     """Hyperparameters of one S4 layer (H channels, each an SSM with N real states).
@@ -153,8 +150,10 @@ class LayerConfig:
     ``init``: ``"legs"`` for DPLR; ``"legs"``, ``"lin"`` or ``"inv"`` for the diagonal
     kernel (S4D-LegS, -Lin, -Inv); ``dt_min``, ``dt_max``: range of the log-uniform
     initial step; ``diag_method``: discretization of the diagonal kernel (``"zoh"`` or
-    ``"bilinear"``; DPLR is always bilinear). N must be even (conjugate pairs).
-    Frozen, hence hashable: pass it to ``jax.jit`` as a static argument.
+    ``"bilinear"``; DPLR is always bilinear); ``kernel_impl``: the code that computes
+    the kernels, ``"fast"`` (:mod:`s4_minimal.fast`) or ``"reference"`` (the readable
+    kernels of :mod:`s4_minimal.kernels`), same results. N must be even (conjugate
+    pairs). Frozen, hence hashable: pass it to ``jax.jit`` as a static argument.
     """
 
     H: int
@@ -164,24 +163,25 @@ class LayerConfig:
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     diag_method: str = "zoh"
+    kernel_impl: str = "fast"
 
     def __post_init__(self):
         func = "LayerConfig"
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("H", check_int(func, "H", self.H, minimum=1))
-        set_("N", check_int(func, "N", self.N, minimum=2))
-        if self.N % 2:
+        N = check_int(func, "N", self.N, minimum=2)
+        if N % 2:
             fail(func, "N", "an even number (N // 2 conjugate pairs)", self.N)
-        set_("kernel", check_choice(func, "kernel", self.kernel, KERNEL_KINDS))
-        set_("init", check_choice(func, "init", self.init, INITS[self.kernel]))
-        set_("diag_method", check_choice(func, "diag_method", self.diag_method,
-                                         kernels.DIAG_METHODS))
+        kernel = check_choice(func, "kernel", self.kernel, KERNEL_KINDS)
         lo = float(check_scalar(func, "dt_min", self.dt_min, positive=True))
         hi = float(check_scalar(func, "dt_max", self.dt_max, positive=True))
         if hi < lo:
             fail(func, "dt_max", f"a number >= dt_min = {lo}", self.dt_max)
-        set_("dt_min", lo)
-        set_("dt_max", hi)
+        set_fields(self, H=check_int(func, "H", self.H, minimum=1), N=N, kernel=kernel,
+                   init=check_choice(func, "init", self.init, INITS[kernel]),
+                   dt_min=lo, dt_max=hi,
+                   diag_method=check_choice(func, "diag_method", self.diag_method,
+                                            kernels.DIAG_METHODS),
+                   kernel_impl=check_choice(func, "kernel_impl", self.kernel_impl,
+                                            KERNEL_IMPLS))
 
     @property
     def n(self) -> int:
@@ -248,12 +248,6 @@ def dplr_legs_half(N: int):
     return Lambda[keep], V_h.conj().T @ P0, V_h.conj().T @ B_legs, V_h
 
 
-def _diag_init(name, N):
-    from . import s4d  # chapter 7's initializations (S4D-LegS, -Lin, -Inv)
-
-    return s4d.init(name, N)
-
-
 def _as_pair(z, dtype):
     """A complex array as a real array with a trailing (real, imaginary) axis."""
     z = np.asarray(z)
@@ -284,7 +278,7 @@ def _init_ssm(key, cfg, dtype):
     if cfg.kernel == "dplr":
         Lambda, P, B, _ = dplr_legs_half(cfg.N)
     else:
-        Lambda, B = _diag_init(cfg.init, cfg.N)
+        Lambda, B = s4d.init(cfg.init, cfg.N)   # S4D-LegS, -Lin, -Inv (chapter 7)
     k_c, k_d, k_dt = jax.random.split(key, 3)
     tile = lambda x: jnp.broadcast_to(_as_pair(x, dtype), (H, n, 2))  # noqa: E731
     log_neg_re = np.log(-np.real(Lambda))
@@ -307,28 +301,27 @@ def _init_ssm(key, cfg, dtype):
 # parameter checks and the complex arrays
 # --------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _param_shapes(init, cfg, dtype):
+    """The shapes ``init(key, cfg, dtype)`` gives, without computing anything (cached)."""
+    return jax.eval_shape(lambda key: init(key, cfg, dtype), jax.random.PRNGKey(0))
+
+
+def _params_dtype(func, params):
+    """The float dtype the parameters will have as JAX arrays (for their expected layout)."""
+    leaves = jax.tree_util.tree_leaves(params)
+    if not isinstance(params, dict) or not leaves:
+        fail(func, "params", "a dict of arrays (from init_ssm or init_model)", params,
+             TypeError)
+    dtype = jnp.result_type(leaves[0])
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.result_type(float))
+
+
 def _check_ssm_params(func, params, cfg):
-    if not isinstance(params, dict):
-        fail(func, "params", "a dict from init_ssm", params, TypeError)
-    H, n = cfg.H, cfg.n
-    c_name = "Ct" if cfg.kernel == "dplr" else "C"
-    want = {"B": (H, n, 2), c_name: (H, n, 2), "log_dt": (H,), "D": (H,)}
-    if cfg.kernel == "dplr":
-        want["P"] = (H, n, 2)
-    missing = [k for k in ("Lambda", *want) if k not in params]
-    if missing or not isinstance(params["Lambda"], dict):
-        fail(func, "params", f"a dict with keys {('Lambda', *want)} for kernel "
-             f"'{cfg.kernel}' (from init_ssm with the same cfg)", params, TypeError)
-    out = {"Lambda": {}}
-    for part in ("log_neg_re", "im"):
-        out["Lambda"][part] = check_array(func, f"params['Lambda']['{part}']",
-                                          params["Lambda"].get(part), shape=(H, n))
-    for name, shape in want.items():
-        out[name] = check_array(func, f"params['{name}']", params[name], shape=shape)
-    dtypes = {x.dtype for x in jax.tree_util.tree_leaves(out)}
-    if len(dtypes) != 1:
-        fail(func, "params", "arrays of one float dtype", sorted(map(str, dtypes)), TypeError)
-    return out
+    """``params`` must have the layout :func:`init_ssm` gives for ``cfg``."""
+    like = _param_shapes(_init_ssm, cfg, _params_dtype(func, params))
+    return check_tree(func, "params", params, like,
+                      f"a dict with keys {tuple(like)} (from init_ssm with the same cfg)")
 
 
 def _ssm_arrays(params):
@@ -350,11 +343,6 @@ def ssm_arrays(params, cfg: LayerConfig):
     return _ssm_arrays(_check_ssm_params("ssm_arrays", params, cfg))
 
 
-def _full(x):
-    """The full conjugate-paired array ``[x, conj(x)]`` along the last axis."""
-    return jnp.concatenate([x, jnp.conj(x)], axis=-1)
-
-
 def dense_ssm(params, cfg: LayerConfig, h: int = 0):
     """Channel h as a dense complex system: ``(A, B, C_out, dt, D)`` over all N states.
 
@@ -367,13 +355,12 @@ def dense_ssm(params, cfg: LayerConfig, h: int = 0):
     cfg = _check_layer_config("dense_ssm", cfg)
     h = check_int("dense_ssm", "h", h, minimum=0, maximum=cfg.H - 1)
     a = _ssm_arrays(_check_ssm_params("dense_ssm", params, cfg))
-    Lam = _full(a["Lambda"][h])
-    A = jnp.diag(Lam)
+    A = jnp.diag(conjugate_pairs(a["Lambda"][h]))
     if "P" in a:
-        P = _full(a["P"][h])
+        P = conjugate_pairs(a["P"][h])
         A = A - jnp.outer(P, jnp.conj(P))
-    c = a["Ct"] if "Ct" in a else a["C"]
-    return A, _full(a["B"][h]), _full(c[h]), a["dt"][h], a["D"][h]
+    C_out = conjugate_pairs((a["Ct"] if "Ct" in a else a["C"])[h])
+    return A, conjugate_pairs(a["B"][h]), C_out, a["dt"][h], a["D"][h]
 
 
 # --------------------------------------------------------------------------------------
@@ -382,9 +369,8 @@ def dense_ssm(params, cfg: LayerConfig, h: int = 0):
 
 def _dplr_channel(Lambda, P, B, Ct, dt, L):
     """One channel's DPLR kernel over the full conjugate-paired system (a real system)."""
-    P = _full(P)
-    return kernels.kernel_dplr(_full(Lambda), P, P, _full(B), _full(Ct), dt, L,
-                               real_system=True)
+    Lambda, P, B, Ct = (conjugate_pairs(x) for x in (Lambda, P, B, Ct))
+    return kernels.kernel_dplr(Lambda, P, P, B, Ct, dt, L, real_system=True)
 
 
 def _diag_channel(Lambda, B, C, dt, L, method):
@@ -404,13 +390,25 @@ def _diag_kernels(params, cfg, L):
         a["Lambda"], a["B"], a["C"], a["dt"], L, cfg.diag_method)
 
 
-#: The readable kernels above, one vmapped channel at a time (what chapter 8 shows).
-REFERENCE_KERNELS = {"dplr": _dplr_kernels, "diag": _diag_kernels}
+def _dplr_kernels_fast(params, cfg, L):
+    """The same H kernels by :func:`s4_minimal.fast.kernel_dplr_fast`, all channels at once."""
+    a = _ssm_arrays(params)
+    Lambda, P, B, Ct = (conjugate_pairs(a[k]) for k in ("Lambda", "P", "B", "Ct"))
+    return fast.kernel_dplr_fast(Lambda, P, P, B, Ct, a["dt"], L, real_system=True)
 
-#: The one place that chooses how the H kernels are computed: ``(params, cfg, L) -> (H, L)``.
-#: The layer uses the fast kernels of :mod:`s4_minimal.fast` (chapter 10), which
-#: ``tests/test_fast.py`` checks against :data:`REFERENCE_KERNELS`.
-KERNELS = {"dplr": _fast.layer_kernels_dplr, "diag": _fast.layer_kernels_diag}
+
+def _diag_kernels_fast(params, cfg, L):
+    """The same H kernels by :func:`s4_minimal.fast.kernel_diag_fast`: twice the kept half."""
+    a = _ssm_arrays(params)
+    return 2.0 * fast.kernel_diag_fast(a["Lambda"], a["B"], a["C"], a["dt"], L,
+                                       cfg.diag_method)
+
+
+#: How the H kernels are computed, ``KERNELS[cfg.kernel_impl][cfg.kernel]``, each
+#: ``(params, cfg, L) -> (H, L)``: the readable kernels, one vmapped channel at a time
+#: (what chapter 8 shows), or the fast ones of chapter 10, which the layer runs by default.
+KERNELS = {"reference": {"dplr": _dplr_kernels, "diag": _diag_kernels},
+           "fast": {"dplr": _dplr_kernels_fast, "diag": _diag_kernels_fast}}
 
 
 @full_precision
@@ -423,7 +421,7 @@ def ssm_kernel(params, cfg: LayerConfig, L: int):
 
 
 def _ssm_kernel(params, cfg, L):
-    return KERNELS[cfg.kernel](params, cfg, L)
+    return KERNELS[cfg.kernel_impl][cfg.kernel](params, cfg, L)
 
 
 def _ssm_apply(params, cfg, u):
@@ -484,11 +482,11 @@ def _dplr_rnn_params(params, cfg, L):
     gamma = (dt / 2) / (1.0 + dt / 2 * _re2(jnp.conj(P), d * P))
 
     def c_bar(Lam, P, B, Ct, dt):            # one channel, full conjugate-paired arrays
-        Pf = _full(P)
-        A = jnp.diag(_full(Lam)) - jnp.outer(Pf, jnp.conj(Pf))
-        Ab, _ = _discretize.discretize(A, _full(B), dt, "bilinear")
+        Pf = conjugate_pairs(P)
+        A = jnp.diag(conjugate_pairs(Lam)) - jnp.outer(Pf, jnp.conj(Pf))
+        Ab, _ = _discretize.discretize(A, conjugate_pairs(B), dt, "bilinear")
         eye = jnp.eye(A.shape[0], dtype=A.dtype)
-        C = jnp.linalg.solve((eye - jnp.linalg.matrix_power(Ab, L)).T, _full(Ct))
+        C = jnp.linalg.solve((eye - jnp.linalg.matrix_power(Ab, L)).T, conjugate_pairs(Ct))
         return C[: Lam.shape[0]]             # the kept half (C is conjugate-paired too)
 
     C = jax.vmap(c_bar)(Lam, P, B, Ct, a["dt"])
@@ -499,14 +497,9 @@ def _dplr_rnn_params(params, cfg, L):
 def _diag_rnn_params(params, cfg, L):
     """The diagonal step: ``x_k = Ab x_{k-1} + Bb u_k`` elementwise (ZOH or bilinear)."""
     a = _ssm_arrays(params)
-    Lam, B, dt = a["Lambda"], a["B"], a["dt"][:, None]
-    if cfg.diag_method == "zoh":
-        Ab = jnp.exp(dt * Lam)
-        Bb = jnp.expm1(dt * Lam) / Lam * B
-    else:
-        Ab = (1 + dt / 2 * Lam) / (1 - dt / 2 * Lam)
-        Bb = dt * B / (1 - dt / 2 * Lam)
-    return {"Ab": Ab, "Bb": Bb, "C": a["C"], "D": a["D"]}
+    log_Ab, Bb = kernels._discretize_diag(a["Lambda"], a["B"], a["dt"][:, None],
+                                          cfg.diag_method)
+    return {"Ab": jnp.exp(log_Ab), "Bb": Bb, "C": a["C"], "D": a["D"]}
 
 
 def _ssm_rnn_params(params, cfg, L):
@@ -524,23 +517,6 @@ def ssm_rnn_params(params, cfg: LayerConfig, L: int):
     params = _check_ssm_params("ssm_rnn_params", params, cfg)
     L = check_int("ssm_rnn_params", "L", L, minimum=1)
     return _ssm_rnn_params(params, cfg, L)
-
-
-def ssm_init_state(cfg: LayerConfig, batch_shape=(), dtype=None):
-    """The zero state, complex of shape ``batch_shape + (H, N // 2)``.
-
-    ``dtype``: the real dtype of the parameters (default: JAX's default float), the
-    state is its complex counterpart.
-    """
-    cfg = _check_layer_config("ssm_init_state", cfg)
-    if isinstance(batch_shape, (int, np.integer)):
-        batch_shape = (batch_shape,)
-    if not isinstance(batch_shape, tuple):
-        fail("ssm_init_state", "batch_shape", "a tuple of ints", batch_shape, TypeError)
-    batch_shape = tuple(check_int("ssm_init_state", "batch_shape", b, minimum=1)
-                        for b in batch_shape)
-    dtype = _check_dtype("ssm_init_state", dtype)
-    return jnp.zeros(batch_shape + (cfg.H, cfg.n), jnp.result_type(dtype, jnp.complex64))
 
 
 def _dplr_step(rp, x, u):
@@ -611,7 +587,7 @@ def ssm_scan(rnn_params, u, state=None, return_state: bool = False):
     u = check_array("ssm_scan", "u", u)
     if u.ndim < 2 or u.shape[-1] != H:
         fail("ssm_scan", "u", f"shape (..., L, H) with H = {H}", u)
-    return_state = _check_bool("ssm_scan", "return_state", return_state)
+    return_state = check_bool("ssm_scan", "return_state", return_state)
     batch = u.shape[:-2]
     if state is None:
         state = jnp.zeros(batch + (H, n), rp["C"].dtype)
@@ -634,7 +610,8 @@ class ModelConfig:
     :class:`LayerConfig`) -> decoder -> ``d_output``. ``dropout``: rate in [0, 1)
     (training only); ``prenorm``: LayerNorm before the SSM (else after the residual);
     ``glu``: gated output map (H -> 2H, GLU) or a plain H -> H map; ``pool``: ``None``
-    (per-step outputs), ``"mean"`` or ``"last"`` (one output per sequence).
+    (per-step outputs), ``"mean"`` or ``"last"`` (one output per sequence);
+    ``kernel_impl`` as in :class:`LayerConfig`.
     """
 
     d_input: int
@@ -651,31 +628,31 @@ class ModelConfig:
     dt_min: float = 1e-3
     dt_max: float = 1e-1
     diag_method: str = "zoh"
+    kernel_impl: str = "fast"
 
     def __post_init__(self):
         func = "ModelConfig"
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("d_input", check_int(func, "d_input", self.d_input, minimum=1))
-        set_("d_output", check_int(func, "d_output", self.d_output, minimum=1))
-        set_("n_layers", check_int(func, "n_layers", self.n_layers, minimum=1))
         rate = float(check_scalar(func, "dropout", self.dropout))
         if not 0.0 <= rate < 1.0:
             fail(func, "dropout", "a rate in [0, 1)", self.dropout)
-        set_("dropout", rate)
-        set_("prenorm", _check_bool(func, "prenorm", self.prenorm))
-        set_("glu", _check_bool(func, "glu", self.glu))
-        if self.pool is not None:
-            set_("pool", check_choice(func, "pool", self.pool, POOLS[1:]))
-        layer = self.layer  # validates H, N, kernel, init, dt range, diag_method
-        for name in ("H", "N", "kernel", "init", "dt_min", "dt_max", "diag_method"):
-            set_(name, getattr(layer, name))
+        pool = self.pool
+        if pool is not None:
+            pool = check_choice(func, "pool", pool, POOLS[1:])
+        layer = self.layer  # checks H, N, kernel, init, the dt range, diag_method, kernel_impl
+        set_fields(self, d_input=check_int(func, "d_input", self.d_input, minimum=1),
+                   d_output=check_int(func, "d_output", self.d_output, minimum=1),
+                   n_layers=check_int(func, "n_layers", self.n_layers, minimum=1),
+                   dropout=rate, prenorm=check_bool(func, "prenorm", self.prenorm),
+                   glu=check_bool(func, "glu", self.glu), pool=pool,
+                   **{name: getattr(layer, name) for name in _LAYER_FIELDS})
 
     @property
     def layer(self) -> LayerConfig:
         """The configuration of every S4 layer of the stack."""
-        return LayerConfig(H=self.H, N=self.N, kernel=self.kernel, init=self.init,
-                           dt_min=self.dt_min, dt_max=self.dt_max,
-                           diag_method=self.diag_method)
+        return LayerConfig(**{name: getattr(self, name) for name in _LAYER_FIELDS})
+
+
+_LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerConfig))
 
 
 def _check_model_config(func, cfg):
@@ -774,22 +751,10 @@ def _apply_model(params, cfg, u, key=None):
 
 
 def _check_model_params(func, params, cfg):
-    keys = {"encoder", "layers", "decoder"} | ({"norm"} if cfg.prenorm else set())
-    if not isinstance(params, dict) or set(params) != keys:
-        fail(func, "params", f"a dict with keys {sorted(keys)} (from init_model with the "
-             "same cfg)", params, TypeError)
-    if not isinstance(params["layers"], (list, tuple)) or len(params["layers"]) != cfg.n_layers:
-        fail(func, "params", f"{cfg.n_layers} layers under 'layers'", params["layers"])
-    for i, layer in enumerate(params["layers"]):
-        _check_ssm_params(func, layer["ssm"], cfg.layer)
-        width = 2 * cfg.H if cfg.glu else cfg.H
-        check_array(func, f"params['layers'][{i}]['out']['W']", layer["out"]["W"],
-                    shape=(cfg.H, width))
-    check_array(func, "params['encoder']['W']", params["encoder"]["W"],
-                shape=(cfg.d_input, cfg.H))
-    check_array(func, "params['decoder']['W']", params["decoder"]["W"],
-                shape=(cfg.H, cfg.d_output))
-    return params
+    """``params`` must have the layout :func:`init_model` gives for ``cfg``."""
+    like = _param_shapes(_init_model, cfg, _params_dtype(func, params))
+    return check_tree(func, "params", params, like,
+                      f"a dict with keys {tuple(like)} (from init_model with the same cfg)")
 
 
 @full_precision
@@ -800,7 +765,7 @@ def apply_model(params, cfg: ModelConfig, u, *, train: bool = False, key=None):
     """
     cfg = _check_model_config("apply_model", cfg)
     params = _check_model_params("apply_model", params, cfg)
-    train = _check_bool("apply_model", "train", train)
+    train = check_bool("apply_model", "train", train)
     if train and cfg.dropout > 0 and key is None:
         fail("apply_model", "key", "a jax.random key (train=True with dropout > 0)", key,
              TypeError)
@@ -865,30 +830,46 @@ def step_model(params, cfg: ModelConfig, cache, u_k):
     return _step_model(params, cfg, cache, u_k.astype(jnp.result_type(u_k, dtype)))
 
 
-def generate(params, cfg: ModelConfig, cache, u_first, n_steps: int):
-    """Free-running generation in RNN mode: each output is fed back as the next input.
+def _generate(params, cfg, cache, prompt, n_new):
+    P = prompt.shape[1]
+    inputs = jnp.pad(jnp.swapaxes(prompt, 0, 1), ((0, n_new - 1), (0, 0), (0, 0)))
 
-    Starting from ``cache`` (a prompt already read with :func:`step_model`), the model
-    reads ``u_first`` (batch, d_input), then its own output, ``n_steps`` times in one
-    ``lax.scan``. Needs ``d_output == d_input``. Returns ``(cache, inputs)`` with
-    ``inputs`` (batch, n_steps, d_input) the sequence fed in: ``u_first`` followed by
-    the first ``n_steps - 1`` outputs. Jit it with ``cfg`` and ``n_steps`` static.
+    def step(carry, k_and_u):
+        cache, y_prev = carry
+        k, u_k = k_and_u
+        u_k = jnp.where(k < P, u_k, y_prev)          # the prompt, then its own outputs
+        cache, y_k = _step_model(params, cfg, cache, u_k)
+        return (cache, y_k), y_k
+
+    steps = jnp.arange(P + n_new - 1)
+    (cache, _), outputs = jax.lax.scan(step, (cache, prompt[:, 0]), (steps, inputs))
+    return cache, jnp.swapaxes(outputs, 0, 1)
+
+
+def generate(params, cfg: ModelConfig, cache, prompt, n_new: int):
+    """Read ``prompt`` in RNN mode, then continue it, each output fed back as the next input.
+
+    ``prompt`` (batch, P, d_input) is read one step at a time from ``cache`` (from
+    :func:`init_cache`); the output at the prompt's last step is the first new sample,
+    and each new sample is read in turn, all in one ``lax.scan``. Needs ``d_output ==
+    d_input``. Returns ``(cache, outputs)``, ``outputs`` (batch, P + n_new - 1,
+    d_output) the output at every step read: ``outputs[:, P - 1:]`` are the ``n_new``
+    new samples, and ``apply_model`` on the prompt followed by all but the last new
+    sample gives the same outputs (causal CNN mode). Jit it with ``cfg`` and ``n_new``
+    static.
     """
     cfg = _check_model_config("generate", cfg)
-    n_steps = check_int("generate", "n_steps", n_steps, minimum=1)
+    params = _check_model_params("generate", params, cfg)
+    n_new = check_int("generate", "n_new", n_new, minimum=1)
     if cfg.d_output != cfg.d_input:
         fail("generate", "cfg", "d_output == d_input (outputs are fed back as inputs)", cfg)
-    return _generate(params, cfg, cache, u_first, n_steps)
-
-
-def _generate(params, cfg, cache, u_first, n_steps):
-    def step(carry, _):
-        cache, u_k = carry
-        cache, y_k = step_model(params, cfg, cache, u_k)
-        return (cache, y_k), u_k
-
-    (cache, _), inputs = jax.lax.scan(step, (cache, u_first), None, length=n_steps)
-    return cache, jnp.swapaxes(inputs, 0, 1)
+    batch = cache["state"][0].shape[0]
+    prompt = check_array("generate", "prompt", prompt)
+    if prompt.ndim != 3 or prompt.shape[0] != batch or prompt.shape[2] != cfg.d_input:
+        fail("generate", "prompt", f"shape (batch, P, d_input) = ({batch}, P, {cfg.d_input})",
+             prompt)
+    dtype = params["encoder"]["W"].dtype
+    return _generate(params, cfg, cache, prompt.astype(jnp.result_type(prompt, dtype)), n_new)
 
 
 # --------------------------------------------------------------------------------------

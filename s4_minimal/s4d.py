@@ -51,7 +51,7 @@ import numpy as np
 from . import hippo
 from ._validate import check_array, check_choice, check_int, fail
 
-__all__ = ["INITS", "init", "full_system"]
+__all__ = ["INITS", "init", "full_system", "conjugate_pairs"]
 
 INITS = ("legs", "lin", "inv")
 
@@ -94,4 +94,13 @@ def full_system(Lambda, B, C):
     M = Lambda.shape[0]
     B = check_array("full_system", "B", B, shape=(M,), complex_ok=True)
     C = check_array("full_system", "C", C, shape=(M,), complex_ok=True)
-    return tuple(jnp.concatenate([x, jnp.conj(x)]) for x in (Lambda, B, C))
+    return tuple(conjugate_pairs(x) for x in (Lambda, B, C))
+
+
+def conjugate_pairs(x):
+    """The full conjugate-paired array ``[x, conj x]`` along the last axis.
+
+    The states of a real system in a complex basis come in conjugate pairs; the
+    package stores one of each pair and completes them here.
+    """
+    return jnp.concatenate([x, jnp.conj(x)], axis=-1)

@@ -377,16 +377,16 @@ def test_matrix_products_in_full_precision():
 def test_generation_feeds_outputs_back_as_cnn_mode_predicts():
     cfg = layers.ModelConfig(d_input=1, d_output=1, H=4, N=8, n_layers=2, kernel="dplr")
     params = layers.init_model(jax.random.key(3), cfg)
-    n = 64
-    cache = layers.init_cache(params, cfg, 2, n)
-    u_first = jax.random.normal(jax.random.key(4), (2, 1))
+    P, n_new = 5, 60
+    cache = layers.init_cache(params, cfg, 2, P + n_new - 1)
+    prompt = jax.random.normal(jax.random.key(4), (2, P, 1))
     run = jax.jit(layers.generate, static_argnums=(1, 4))
-    _, inputs = run(params, cfg, cache, u_first, n)
-    assert inputs.shape == (2, n, 1)
-    np.testing.assert_array_equal(inputs[:, 0], u_first)
-    # CNN mode over the fed sequence predicts each next input (the output it was)
-    y_cnn = _jitted()["model"](params, cfg, inputs)
-    assert rel(inputs[:, 1:], y_cnn[:, :-1]) < TOL[jnp.float32]
+    _, outputs = run(params, cfg, cache, prompt, n_new)
+    assert outputs.shape == (2, P + n_new - 1, 1)
+    # CNN mode over the prompt and the fed-back samples gives every output again
+    fed = jnp.concatenate([prompt, outputs[:, P - 1:-1]], axis=1)
+    y_cnn = _jitted()["model"](params, cfg, fed)
+    assert rel(outputs, y_cnn) < TOL[jnp.float32]
 
 
 def test_generation_needs_outputs_shaped_like_inputs():
@@ -394,7 +394,11 @@ def test_generation_needs_outputs_shaped_like_inputs():
     params = layers.init_model(jax.random.key(0), cfg)
     cache = layers.init_cache(params, cfg, 1, 8)
     with pytest.raises(ValueError, match="'cfg'"):
-        layers.generate(params, cfg, cache, np.zeros((1, 1)), 4)
-    with pytest.raises(ValueError, match="'n_steps'"):
-        layers.generate(params, layers.ModelConfig(d_input=1, d_output=1, H=4, N=8,
-                                                   n_layers=1), cache, np.zeros((1, 1)), 0)
+        layers.generate(params, cfg, cache, np.zeros((1, 2, 1)), 4)
+    square = layers.ModelConfig(d_input=1, d_output=1, H=4, N=8, n_layers=1)
+    params = layers.init_model(jax.random.key(0), square)
+    cache = layers.init_cache(params, square, 1, 8)
+    with pytest.raises(ValueError, match="'n_new'"):
+        layers.generate(params, square, cache, np.zeros((1, 2, 1)), 0)
+    with pytest.raises(ValueError, match="'prompt' expected shape"):
+        layers.generate(params, square, cache, np.zeros((1, 1)), 4)
