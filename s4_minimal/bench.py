@@ -1,10 +1,12 @@
 """Measuring: the two numbers every chapter reports, an error and a time.
 
-Serves chapters 4-6 now and the performance chapter later.
+Serves chapters 4-8 (the relative errors and timings they print) and the benchmark of
+chapter 10 (:mod:`s4_minimal.perf`), which times with the same helpers.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import jax
@@ -12,7 +14,7 @@ import numpy as np
 
 from ._validate import check_int, fail
 
-__all__ = ["relative_error", "best_time"]
+__all__ = ["relative_error", "best_time", "time_median"]
 
 
 def relative_error(reference, approx):
@@ -24,567 +26,44 @@ def relative_error(reference, approx):
     return float(np.linalg.norm(reference - approx) / np.linalg.norm(reference))
 
 
-def best_time(f, *args, repeats: int = 5):
-    """The shortest wall-clock time, in seconds, of ``repeats`` calls ``f(*args)``.
+def _timings(f, inputs, repeats, warmup):
+    """Wall-clock seconds of ``repeats`` calls ``f(*x)``, ``x`` rotating over ``inputs``.
 
-    One call first compiles and warms up and is not counted; every call waits for
-    JAX's asynchronous result (``jax.block_until_ready``). The minimum is the
-    least noisy estimate on a machine doing other work.
+    ``warmup`` calls first (compilation, autotuning, allocation) are not counted;
+    every call waits for JAX's asynchronous result (``jax.block_until_ready``).
     """
-    if not callable(f):
-        fail("best_time", "f", "a callable", f, TypeError)
-    repeats = check_int("best_time", "repeats", repeats, minimum=1)
-    jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-# ======================================================================================
-# The performance benchmark (chapter 10): ``python -m s4_minimal.bench --help``
-# ======================================================================================
-#
-# Every way the book computes the kernel K, the recurrence against the FFT convolution,
-# the S4 layer and RNN-mode generation, timed on the default JAX device. Each timing is
-# the median of ``repeats`` calls after two warm-up calls (compilation excluded), each
-# call waited for with ``block_until_ready``, the inputs rotating over three random
-# draws. Each result is also given as a multiple of its *floor*: the larger of
-# (bytes that must move) / (measured bandwidth) and (flops) / (measured float32 rate),
-# both ceilings measured in the same run (see ``FLOOR_COUNTING``).
-
-import argparse
-import datetime
-import json
-import platform
-import statistics
-import sys
-
-import jax.numpy as jnp
-
-__all__ += ["METHODS", "LAYER_METHODS", "FLOOR_COUNTING", "BenchConfig", "run_benchmark",
-            "measure_ceilings", "time_median", "format_table", "main"]
-
-#: Kernel-level methods: name -> what it computes (the book's function).
-METHODS = {
-    "naive": "K by powers of Ab: ssm.conv_kernel (a scan of L matrix-vector products)",
-    "dense_gf": "dense generating function: Ct (I - Ab z)^-1 Bb at L/2+1 roots, irfft",
-    "dplr_ref": "kernels.kernel_dplr (real_system), vmapped over channels",
-    "dplr_fast": "fast.kernel_dplr_fast (Pallas Cauchy kernel on a GPU, XLA elsewhere)",
-    "dplr_fast_xla": "fast.kernel_dplr_fast(impl='xla'): fused XLA Cauchy sums",
-    "diag_ref": "kernels.kernel_diag (ZOH), vmapped over channels",
-    "diag_fast": "fast.kernel_diag_fast (ZOH): factored Vandermonde, one matmul",
-    "cauchy_pallas": "part of dplr_fast: the Cauchy sums alone (Pallas kernel; GPU only)",
-    "cauchy_xla": "part of dplr_fast_xla: the Cauchy sums alone (fused XLA)",
-    "irfft": "part of every DPLR method: the inverse real FFT of H spectra",
-    "scan": "the recurrence ssm.scan_ssm: L sequential steps (output y)",
-    "fft_conv": "ssm.causal_conv with a known K, by FFT (output y)",
-}
-#: Layer-level methods (batch of sequences, H channels, DPLR kernel).
-LAYER_METHODS = {
-    "layer_ref": "layers.ssm_apply with the reference kernel_dplr",
-    "layer_fast": "layers.ssm_apply with fast.layer_kernels_dplr",
-    "rnn_step": "layers.ssm_scan: one RNN step per sample inside one lax.scan",
-}
-#: Methods with a gradient (forward+backward) timing.
-GRAD_METHODS = ("dplr_ref", "dplr_fast", "dplr_fast_xla", "diag_ref", "diag_fast",
-                "layer_ref", "layer_fast")
-#: How the floors count bytes and flops (f32: 4 bytes, c64: 8; M = L/2 + 1 frequencies).
-FLOOR_COUNTING = {
-    "bandwidth": "a jitted x + 1 over 2^28 float32: bytes read + written over the time",
-    "flops": "a float32 matmul 8192^3 at Precision.HIGHEST (no TF32): 2 n^3 over the time",
-    "naive": "flops 2 H L N^2 (real Ab); bytes: Ab read once, K written",
-    "dense_gf": "flops H M (8/3) N^3 x 4 (complex LU solve); bytes: Ab, K",
-    "dplr": "flops H M N (6 + 8 (r+1)^2) (one reciprocal + (r+1)^2 complex "
-            "multiply-adds per term) + FFT 2.5 H L log2 L; bytes: parameters, K",
-    "diag": "flops 4 H L N (the real matmul); bytes: parameters, K",
-    "scan": "flops 2 H L N^2; bytes: u read, y written",
-    "fft_conv": "flops 3 FFTs of 2L: 3 x 2.5 (2L) log2(2L) H; bytes: u, K read, y written",
-    "layer": "the dplr kernel counts + a batch of FFT convolutions; bytes: u read, y written",
-    "rnn_step": "flops per step ~60 H N/2; bytes per step: state read+written (H N/2 c64)",
-    "grad": "forward+backward: 3x the forward flops and bytes",
-}
-
-
-class BenchConfig:
-    """Sizes and methods of one benchmark run (validated; see :func:`main` for the options)."""
-
-    def __init__(self, sizes=(1024, 4096, 16384, 65536), H=256, N=64, batch=16,
-                 methods=None, layer_sizes=(1024, 4096, 16384, 65536), repeats=20,
-                 check_channels=4, rnn_steps=2048, caps=None, grad=True):
-        func = "BenchConfig"
-        self.sizes = _check_sizes(func, "sizes", sizes)
-        self.layer_sizes = _check_sizes(func, "layer_sizes", layer_sizes, allow_empty=True)
-        self.H = check_int(func, "H", H, minimum=1)
-        self.N = check_int(func, "N", N, minimum=2)
-        if self.N % 2:
-            fail(func, "N", "an even integer (conjugate pairs)", N)
-        self.batch = check_int(func, "batch", batch, minimum=1)
-        self.repeats = check_int(func, "repeats", repeats, minimum=1)
-        self.check_channels = check_int(func, "check_channels", check_channels, minimum=0)
-        self.rnn_steps = check_int(func, "rnn_steps", rnn_steps, minimum=1)
-        known = tuple(METHODS) + tuple(LAYER_METHODS)
-        if methods is None:
-            methods = known
-        if isinstance(methods, str) or not all(isinstance(m, str) for m in methods):
-            fail(func, "methods", f"a list of names from {known}", methods, TypeError)
-        for m in methods:
-            if m not in known:
-                fail(func, "methods", f"names from {known}", m)
-        self.methods = tuple(methods)
-        self.caps = {"naive": 16384, "dense_gf": 1024, "scan": 16384, "dplr_ref": 65536,
-                     "diag_ref": 65536}
-        if caps is not None:
-            if not isinstance(caps, dict):
-                fail(func, "caps", "a dict method -> largest L", caps, TypeError)
-            for m, v in caps.items():
-                if m not in known:
-                    fail(func, "caps", f"method names from {known}", m)
-                self.caps[m] = check_int(func, f"caps[{m!r}]", v, minimum=1)
-        if not isinstance(grad, bool):
-            fail(func, "grad", "True or False", grad, TypeError)
-        self.grad = grad
-
-    def as_dict(self):
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(self).items()}
-
-
-def _check_sizes(func, name, sizes, allow_empty=False):
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        fail(func, name, "a list of sequence lengths", sizes, TypeError)
-    out = tuple(check_int(func, name, s, minimum=2) for s in sizes)
-    if not out and not allow_empty:
-        fail(func, name, "at least one sequence length", sizes)
-    return out
-
-
-# --------------------------------------------------------------------------------------
-# timing and ceilings
-# --------------------------------------------------------------------------------------
-
-def time_median(f, inputs, repeats: int = 20):
-    """Median wall-clock seconds of ``f(*x)`` over ``repeats`` calls, ``x`` rotating over ``inputs``.
-
-    Two warm-up calls first (compilation, autotuning, allocation) are not counted;
-    each timed call is waited for with ``jax.block_until_ready``.
-    """
-    if not callable(f):
-        fail("time_median", "f", "a callable", f, TypeError)
-    if not isinstance(inputs, (list, tuple)) or not inputs:
-        fail("time_median", "inputs", "a non-empty list of argument tuples", inputs, TypeError)
-    repeats = check_int("time_median", "repeats", repeats, minimum=1)
-    for x in inputs[:2]:
-        jax.block_until_ready(f(*x))
+    for i in range(warmup):
+        jax.block_until_ready(f(*inputs[i % len(inputs)]))
     times = []
     for i in range(repeats):
         x = inputs[i % len(inputs)]
         start = time.perf_counter()
         jax.block_until_ready(f(*x))
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
-def _peak_bytes(f, args):
-    """Device memory of one compiled call: arguments + outputs + temporaries (XLA's count)."""
-    try:
-        m = jax.jit(f).lower(*args).compile().memory_analysis()
-        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
-    except Exception:  # backends without a memory analysis
-        return None
+def best_time(f, *args, repeats: int = 5):
+    """The shortest wall-clock time, in seconds, of ``repeats`` calls ``f(*args)``.
 
-
-def measure_ceilings(repeats: int = 10, size: int = 1 << 28, n: int = 8192):
-    """Measured device ceilings: ``{"bandwidth": bytes/s, "flops": flop/s}`` (float32).
-
-    On a CPU the sizes shrink to 2^22 numbers and n = 512 (about a second).
+    One call first compiles and warms up and is not counted. The minimum is the
+    least noisy estimate on a machine doing other work.
     """
-    if jax.default_backend() == "cpu":
-        size, n = min(size, 1 << 22), min(n, 512)
-    key = jax.random.PRNGKey(0)
-    x = jax.random.normal(key, (size,), jnp.float32)
-    t_copy = time_median(jax.jit(lambda x: x + 1.0), [(x,)], repeats)
-    del x
-    a = jax.random.normal(key, (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.PRNGKey(1), (n, n), jnp.float32)
-    mm = jax.jit(lambda a, b: jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST))
-    t_mm = time_median(mm, [(a, b)], repeats)
-    return {"bandwidth": 2 * 4 * size / t_copy, "flops": 2 * n ** 3 / t_mm,
-            "copy_bytes": 8 * size, "matmul_n": n}
+    if not callable(f):
+        fail("best_time", "f", "a callable", f, TypeError)
+    repeats = check_int("best_time", "repeats", repeats, minimum=1)
+    return min(_timings(f, [args], repeats, warmup=1))
 
 
-# --------------------------------------------------------------------------------------
-# inputs
-# --------------------------------------------------------------------------------------
+def time_median(f, inputs, repeats: int = 20):
+    """Median wall-clock seconds of ``f(*x)`` over ``repeats`` calls, ``x`` rotating over ``inputs``.
 
-def _pairs(rng, H, n):
-    return rng.standard_normal((H, n)) + 1j * rng.standard_normal((H, n))
-
-
-def _dplr_inputs(seed, H, N, dtype=np.complex64):
-    """A random real DPLR system per channel in the layer's conjugate-paired form."""
-    rng = np.random.default_rng(seed)
-    n = N // 2
-    lam = -np.exp(rng.uniform(np.log(0.1), np.log(1.0), (H, n))) + 1j * np.pi * rng.uniform(0, n, (H, n))
-    full = lambda x: np.concatenate([x, np.conj(x)], axis=-1)  # noqa: E731
-    P = full(0.5 * _pairs(rng, H, n))
-    dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), H))
-    out = [full(lam), P, P, full(_pairs(rng, H, n)), full(_pairs(rng, H, n))]
-    return [x.astype(dtype) for x in out] + [dt.astype(np.finfo(dtype).dtype)]
-
-
-def _diag_inputs(seed, H, N, dtype=np.complex64):
-    """S4D-Lin-like diagonal systems with random B, C and dt per channel."""
-    rng = np.random.default_rng(seed)
-    lam = np.broadcast_to(-0.5 + 1j * np.pi * np.arange(N), (H, N))
-    dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), H))
-    return ([x.astype(dtype) for x in (lam, _pairs(rng, H, N), _pairs(rng, H, N))]
-            + [dt.astype(np.finfo(dtype).dtype)])
-
-
-def _dense_inputs(seed, H, N, dtype=np.float32):
-    """Bilinear LegS (Ab, Bb) per channel (dt varies) and a random real C."""
-    from . import discretize, hippo
-    rng = np.random.default_rng(seed)
-    A, B = hippo.transition("legs", N)
-    dt = np.exp(rng.uniform(np.log(1e-3), np.log(1e-1), H))
-    I = np.eye(N)
-    Ab = np.stack([np.linalg.solve(I - d / 2 * A, I + d / 2 * A) for d in dt])
-    Bb = np.stack([np.linalg.solve(I - d / 2 * A, d * B) for d in dt])
-    del discretize
-    return [x.astype(dtype) for x in (Ab, Bb, rng.standard_normal((H, N)))]
-
-
-# --------------------------------------------------------------------------------------
-# the methods: each returns (function, list of input tuples, float64 reference or None)
-# --------------------------------------------------------------------------------------
-
-def _dense_gf(Ab, Bb, C, L):
-    """K from the dense generating function of one channel (C here is Ct = C (I - Ab^L))."""
-    from .kernels import roots_of_unity
-    z = roots_of_unity(L, half=True).astype(jnp.result_type(Ab, jnp.complex64))
-    eye = jnp.eye(Ab.shape[0], dtype=z.dtype)
-    x = jnp.linalg.solve(eye[None] - z[:, None, None] * Ab[None], jnp.broadcast_to(Bb, (z.shape[0],) + Bb.shape)[..., None])
-    Khat = (x[..., 0] @ C.astype(z.dtype))
-    return jnp.fft.irfft(Khat, n=L)
-
-
-def _kernel_method(name, L, cfg):
-    from . import fast, kernels, ssm
-    H, N = cfg.H, cfg.N
-    if name in ("naive", "dense_gf"):
-        inputs = [_dense_inputs(s, H, N) for s in range(3)]
-        if name == "naive":
-            one = lambda Ab, Bb, C: ssm.conv_kernel(Ab, Bb, C, L)  # noqa: E731
-        else:
-            one = lambda Ab, Bb, C: _dense_gf(Ab, Bb, C, L)  # noqa: E731
-        return jax.jit(jax.vmap(one)), inputs, one
-    if name.startswith("dplr"):
-        inputs = [_dplr_inputs(s, H, N) for s in range(3)]
-        if name == "dplr_ref":
-            f = jax.vmap(lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True))
-        else:
-            impl = "xla" if name == "dplr_fast_xla" else "auto"
-            f = lambda *a: fast.kernel_dplr_fast(*a, L, real_system=True, impl=impl)  # noqa: E731
-        one = lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True)  # noqa: E731
-        return jax.jit(f), inputs, one
-    if name.startswith("diag"):
-        inputs = [_diag_inputs(s, H, N) for s in range(3)]
-        if name == "diag_ref":
-            f = jax.vmap(lambda *a: kernels.kernel_diag(*a[:3], a[3], L))
-        else:
-            f = lambda *a: fast.kernel_diag_fast(*a, L)  # noqa: E731
-        one = lambda *a: kernels.kernel_diag(*a[:3], a[3], L)  # noqa: E731
-        return jax.jit(f), inputs, one
-    if name.startswith("cauchy"):
-        rng = np.random.default_rng(3)
-        t = np.tan(np.pi * np.arange(L // 2 + 1) / L).astype(np.float32)
-        t[-1] = 0.0 if L % 2 == 0 else t[-1]
-        inputs = []
-        for s in range(3):
-            a = _dplr_inputs(s, H, N)
-            W = np.repeat(a[4][:, None, :], 4, axis=1) * np.repeat(a[3][:, None, :], 4, axis=1)
-            inputs.append((W, (2 / a[5])[:, None] * t[None, :], a[0]))
-        if name == "cauchy_pallas":
-            f = lambda W, om, lam: fast._cauchy_sums_pallas(W, om, lam, interpret=jax.default_backend() != "gpu")  # noqa: E731
-        else:
-            f = lambda W, om, lam: fast._cauchy_sums(W, om, lam, fast.default_chunk(H, L, N))  # noqa: E731
-        one = lambda W, om, lam: kernels._cauchy(W, 1j * om, lam)  # noqa: E731
-        return jax.jit(f), inputs, one
-    if name == "irfft":
-        rng = np.random.default_rng(4)
-        inputs = []
-        for _ in range(3):   # the spectrum of a real signal: real at j = 0 and j = L/2
-            x = rng.standard_normal((H, L // 2 + 1)) + 1j * rng.standard_normal((H, L // 2 + 1))
-            x[:, 0] = x[:, 0].real
-            if L % 2 == 0:
-                x[:, -1] = x[:, -1].real
-            inputs.append((x.astype(np.complex64),))
-        one = lambda x: jnp.fft.irfft(x, n=L)  # noqa: E731
-        return jax.jit(jax.vmap(one)), inputs, one
-    rng = np.random.default_rng(7)
-    dense = [_dense_inputs(s, H, N) for s in range(3)]
-    us = [rng.standard_normal((H, L)).astype(np.float32) for _ in range(3)]
-    if name == "scan":
-        one = lambda Ab, Bb, C, u: ssm.scan_ssm(Ab, Bb, C, u)[1]  # noqa: E731
-        return jax.jit(jax.vmap(one)), [tuple(d) + (u,) for d, u in zip(dense, us)], one
-    if name == "fft_conv":
-        Ks = [rng.standard_normal((H, L)).astype(np.float32) * 0.01 for _ in range(3)]
-        one = ssm.causal_conv
-        return jax.jit(jax.vmap(one)), list(zip(us, Ks)), one
-    fail("run_benchmark", "methods", f"names from {tuple(METHODS)}", name)
-
-
-def _grad_of(f, n_args):
-    """Forward+backward: the gradient of sum(f(...) * G) for a fixed random G."""
-    def loss(*args):
-        out = f(*args)
-        G = jnp.cos(jnp.arange(out.size, dtype=out.dtype).reshape(out.shape))
-        return jnp.sum(out * G)
-    return jax.jit(jax.grad(loss, argnums=tuple(range(n_args))))
-
-
-def _floor(name, L, cfg, grad=False):
-    """(flops, bytes) that method ``name`` must do / move at length L (FLOOR_COUNTING)."""
-    H, N, r = cfg.H, cfg.N, 1
-    M = L // 2 + 1
-    lg = np.log2(L)
-    out = 4 * H * L
-    if name == "naive":
-        fl, by = 2 * H * L * N * N, 4 * H * N * N + out
-    elif name == "dense_gf":
-        fl, by = H * M * (8 / 3) * N ** 3 * 4, 4 * H * N * N + out
-    elif name.startswith("dplr"):
-        fl, by = H * M * N * (6 + 8 * (r + 1) ** 2) + 2.5 * H * L * lg, 8 * H * N * 4 + out
-    elif name.startswith("diag"):
-        fl, by = 4 * H * L * N, 8 * H * N * 3 + out
-    elif name.startswith("cauchy"):
-        fl, by = H * M * N * (6 + 8 * (r + 1) ** 2), 8 * H * M * (r + 1) ** 2
-    elif name == "irfft":
-        fl, by = 2.5 * H * L * lg, 8 * H * M + out
-    elif name == "scan":
-        fl, by = 2 * H * L * N * N, 2 * out
-    elif name == "fft_conv":
-        fl, by = 3 * 2.5 * 2 * L * (lg + 1) * H, 3 * out
-    elif name.startswith("layer"):
-        B = cfg.batch
-        fl = H * M * N * (6 + 8 * (r + 1) ** 2) + (2 * B + 1) * 2.5 * 2 * L * (lg + 1) * H
-        by = 2 * 4 * B * L * H
-    else:
-        raise KeyError(name)
-    return (3 * fl, 3 * by) if grad else (fl, by)
-
-
-def _error64(one, inputs, check):
-    """Float32 result of the device vs the float64 reference on the CPU, first ``check`` channels."""
-    if check == 0:
-        return None
-    cpu = jax.devices("cpu")[0]
-    with jax.enable_x64(True), jax.default_device(cpu):
-        args = [np.asarray(x)[:check] for x in inputs]
-        wide = [x.astype(np.complex128 if np.iscomplexobj(x) else np.float64) for x in args]
-        ref = np.stack([np.asarray(one(*[x[h] for x in wide])) for h in range(check)])
-    return ref
-
-
-def _record(name, L, t, cfg, ceil, grad=False, peak=None, err=None, extra=None):
-    fl, by = _floor(name, L, cfg, grad)
-    t_floor = max(fl / ceil["flops"], by / ceil["bandwidth"])
-    row = {"method": name, "L": L, "pass": "fwd+bwd" if grad else "fwd", "ms": 1e3 * t,
-           "flops": fl, "bytes": by, "floor_ms": 1e3 * t_floor,
-           "bound": "flops" if fl / ceil["flops"] >= by / ceil["bandwidth"] else "bytes",
-           "x_floor": t / t_floor, "peak_bytes": peak, "rel_err_f32": err}
-    if extra:
-        row.update(extra)
-    return row
-
-
-# --------------------------------------------------------------------------------------
-# the layer and RNN mode
-# --------------------------------------------------------------------------------------
-
-def _layer_rows(L, cfg, ceil, methods, bar):
-    from . import fast, layers
-    rows = []
-    lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr")
-    params = [layers.init_ssm(jax.random.PRNGKey(s), lcfg) for s in range(3)]
-    rng = np.random.default_rng(11)
-    us = [jnp.asarray(rng.standard_normal((cfg.batch, L, cfg.H)), jnp.float32) for _ in range(3)]
-    saved = dict(layers.KERNELS)
-    try:
-        for name in ("layer_ref", "layer_fast"):
-            if name not in methods:
-                continue
-            layers.KERNELS["dplr"] = (layers.REFERENCE_KERNELS["dplr"] if name == "layer_ref"
-                                      else fast.layer_kernels_dplr)
-            fwd = jax.jit(lambda p, u: layers.ssm_apply(p, lcfg, u))
-            ins = list(zip(params, us))
-            t = time_median(fwd, ins, cfg.repeats)
-            rows.append(_record(name, L, t, cfg, ceil, peak=_peak_bytes(fwd, ins[0]),
-                                extra={"batch": cfg.batch,
-                                       "samples_per_s": cfg.batch * L / t}))
-            bar.update(1)
-            if cfg.grad:
-                g = jax.jit(jax.grad(lambda p, u: jnp.sum(layers.ssm_apply(p, lcfg, u) ** 2)))
-                t = time_median(g, ins, cfg.repeats)
-                rows.append(_record(name, L, t, cfg, ceil, grad=True, peak=_peak_bytes(g, ins[0]),
-                                    extra={"batch": cfg.batch,
-                                           "samples_per_s": cfg.batch * L / t}))
-            bar.update(1)
-    finally:
-        layers.KERNELS.clear()
-        layers.KERNELS.update(saved)
-    return rows
-
-
-def _rnn_row(cfg, ceil):
-    from . import layers
-    lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr")
-    T = cfg.rnn_steps
-    params = layers.init_ssm(jax.random.PRNGKey(0), lcfg)
-    rp = layers.ssm_rnn_params(params, lcfg, T)
-    rng = np.random.default_rng(5)
-    us = [(jnp.asarray(rng.standard_normal((T, cfg.H)), jnp.float32),) for _ in range(3)]
-    f = jax.jit(lambda u: layers.ssm_scan(rp, u))
-    t = time_median(f, us, cfg.repeats) / T
-    n = cfg.N // 2
-    fl, by = 60 * cfg.H * n, 2 * 8 * cfg.H * n
-    t_floor = max(fl / ceil["flops"], by / ceil["bandwidth"])
-    return {"method": "rnn_step", "L": T, "pass": "fwd", "ms": 1e3 * t, "us_per_step": 1e6 * t,
-            "flops": fl, "bytes": by, "floor_ms": 1e3 * t_floor,
-            "bound": "flops" if fl / ceil["flops"] >= by / ceil["bandwidth"] else "bytes",
-            "x_floor": t / t_floor, "peak_bytes": None, "rel_err_f32": None}
-
-
-# --------------------------------------------------------------------------------------
-# the run
-# --------------------------------------------------------------------------------------
-
-def environment_info():
-    """Device, versions and date for the JSON."""
-    dev = jax.devices()[0]
-    try:
-        cuda = dev.client.platform_version          # e.g. "cuda 13000" on a GPU
-    except Exception:
-        cuda = None
-    return {"device": getattr(dev, "device_kind", str(dev)), "platform": dev.platform,
-            "device_count": jax.device_count(), "jax": jax.__version__,
-            "jaxlib": getattr(jax.lib, "__version__", None) or jax.__version__,
-            "backend_version": cuda, "numpy": np.__version__, "python": platform.python_version(),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-
-
-def run_benchmark(cfg: BenchConfig, progress: bool = True):
-    """Run every method of ``cfg``; returns the JSON-ready dict (metadata, ceilings, rows)."""
-    if not isinstance(cfg, BenchConfig):
-        fail("run_benchmark", "cfg", "a BenchConfig", cfg, TypeError)
-    from tqdm import tqdm
-    kernel_methods = [m for m in cfg.methods if m in METHODS]
-    layer_methods = [m for m in cfg.methods if m in LAYER_METHODS and m != "rnn_step"]
-    jobs = sum(1 for m in kernel_methods for L in cfg.sizes if L <= cfg.caps.get(m, L))
-    total = jobs + 2 * len(layer_methods) * len(cfg.layer_sizes) + ("rnn_step" in cfg.methods) + 1
-    bar = tqdm(total=total, desc="benchmark", disable=not progress, file=sys.stderr)
-    ceil = measure_ceilings(repeats=max(3, min(cfg.repeats, 10)))
-    bar.update(1)
-    rows = []
-    for m in kernel_methods:
-        for L in cfg.sizes:
-            if L > cfg.caps.get(m, L):
-                continue
-            bar.set_postfix_str(f"{m} L={L}")
-            f, inputs, one = _kernel_method(m, L, cfg)
-            inputs = [tuple(jnp.asarray(x) for x in ins) for ins in inputs]
-            t = time_median(f, inputs, cfg.repeats)
-            out = np.asarray(f(*inputs[0]))
-            if not np.all(np.isfinite(out)):
-                raise FloatingPointError(f"{m} at L = {L} returned non-finite values")
-            err = None
-            check = min(cfg.check_channels, cfg.H)
-            if check:
-                ref = _error64(one, inputs[0], check)
-                if np.iscomplexobj(ref) or np.iscomplexobj(out):   # compare both parts
-                    ref, out = np.stack([ref.real, ref.imag]), np.stack([out.real, out.imag])
-                    err = relative_error(ref, out[:, :check])
-                else:
-                    err = relative_error(ref, out[:check])
-            rows.append(_record(m, L, t, cfg, ceil, peak=_peak_bytes(f, inputs[0]), err=err))
-            if cfg.grad and m in GRAD_METHODS:
-                g = _grad_of(f, len(inputs[0]))
-                tg = time_median(g, inputs, cfg.repeats)
-                rows.append(_record(m, L, tg, cfg, ceil, grad=True, peak=_peak_bytes(g, inputs[0])))
-            bar.update(1)
-    for L in cfg.layer_sizes:
-        rows += _layer_rows(L, cfg, ceil, layer_methods, bar)
-    if "rnn_step" in cfg.methods:
-        bar.set_postfix_str("rnn_step")
-        rows.append(_rnn_row(cfg, ceil))
-        bar.update(1)
-    bar.close()
-    stats = jax.devices()[0].memory_stats() or {}
-    return {"environment": environment_info(), "config": cfg.as_dict(),
-            "ceilings": ceil, "counting": FLOOR_COUNTING,
-            "methods": {**METHODS, **LAYER_METHODS},
-            "process_peak_bytes": stats.get("peak_bytes_in_use"), "results": rows}
-
-
-def format_table(result):
-    """The results as a plain-text table (one line per row, at most 76 characters)."""
-    lines = [f"{'method':<14}{'L':>7} {'pass':<8}{'ms':>10}{'x floor':>9}{'bound':>6}"
-             f"{'MB':>8}{'f32 err':>9}"]
-    for r in result["results"]:
-        mb = "" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
-        err = "" if r.get("rel_err_f32") is None else f"{r['rel_err_f32']:.0e}"
-        ms = f"{r['ms']:.4f}" if r["ms"] < 1 else f"{r['ms']:.2f}"
-        lines.append(f"{r['method']:<14}{r['L']:>7} {r['pass']:<8}{ms:>10}"
-                     f"{r['x_floor']:>9.1f}{r['bound']:>6}{mb:>8}{err:>9}")
-    c = result["ceilings"]
-    lines.append(f"ceilings: {c['bandwidth'] / 1e9:.0f} GB/s, {c['flops'] / 1e9:.0f} "
-                 f"GFLOP/s (float32) on {result['environment']['device']}")
-    return "\n".join(lines)
-
-
-def _int_list(text):
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
-
-
-def main(argv=None):
-    """Command line: ``python -m s4_minimal.bench [--sizes 1024,4096] [--methods a,b] ...``."""
-    p = argparse.ArgumentParser(prog="python -m s4_minimal.bench",
-                                description="Time every way s4_minimal computes the S4 kernel "
-                                            "and layer; print a table, write JSON.")
-    p.add_argument("--sizes", type=_int_list, default=[1024, 4096, 16384, 65536])
-    p.add_argument("--layer-sizes", type=_int_list, default=[1024, 4096, 16384, 65536])
-    p.add_argument("--H", type=int, default=256)
-    p.add_argument("--N", type=int, default=64)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--methods", default="all",
-                   help="comma-separated, from: " + ", ".join(list(METHODS) + list(LAYER_METHODS)))
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--check-channels", type=int, default=4)
-    p.add_argument("--rnn-steps", type=int, default=2048)
-    p.add_argument("--no-grad", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--out", default=None, help="JSON file to write")
-    args = p.parse_args(argv)
-    methods = None if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
-    try:
-        cfg = BenchConfig(sizes=args.sizes, H=args.H, N=args.N, batch=args.batch,
-                          methods=methods, layer_sizes=args.layer_sizes, repeats=args.repeats,
-                          check_channels=args.check_channels, rnn_steps=args.rnn_steps,
-                          grad=not args.no_grad)
-    except (ValueError, TypeError) as e:
-        p.error(str(e))
-    result = run_benchmark(cfg, progress=not args.no_progress)
-    print(format_table(result))
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=1)
-    return result
-
-
-if __name__ == "__main__":
-    main()
+    Two warm-up calls first are not counted. Rotating the inputs keeps a cache from
+    serving the same data twice in a row.
+    """
+    if not callable(f):
+        fail("time_median", "f", "a callable", f, TypeError)
+    if not isinstance(inputs, (list, tuple)) or not inputs:
+        fail("time_median", "inputs", "a non-empty list of argument tuples", inputs, TypeError)
+    repeats = check_int("time_median", "repeats", repeats, minimum=1)
+    return statistics.median(_timings(f, inputs, repeats, warmup=2))
