@@ -1,32 +1,28 @@
 """Training a model that remembers (chapter 9): ``python -m s4_minimal.train``.
 
-One file, read top to bottom:
+One file, read top to bottom (the models are in :mod:`s4_minimal.models`):
 
-1. **Models.** The S4 stack of :mod:`s4_minimal.layers` (``"s4"``: DPLR kernel,
-   HiPPO-LegS initialization; ``"s4d"``: diagonal kernel) and a baseline without
-   long memory, a GRU written in plain JAX (:func:`gru_init`, :func:`gru_apply`,
-   checked against a float64 NumPy loop in the tests).
-2. **The optimizer.** AdamW from optax for the ordinary weights; plain Adam with a
+1. **The optimizer.** AdamW from optax for the ordinary weights; plain Adam with a
    smaller learning rate and *no weight decay* for the SSM parameters (Lambda, P,
    B, log dt): they define a continuous-time system whose HiPPO initialization is
    the point, weight decay would pull Lambda's real part and log dt towards 0
-   (no decay, dt = 1) and a large step would throw dt and A out of their
-   well-conditioned range. ``optax.multi_transform`` routes each leaf by the label
-   the layer gives it.
-3. **Data parallelism.** One ``jax.sharding.Mesh`` over every device, axis
+   (no decay, dt = 1) and its imaginary part, every frequency, towards 0, and a
+   large step would throw dt and A out of their well-conditioned range.
+   ``optax.multi_transform`` routes each leaf by the label the model gives it.
+2. **Data parallelism.** One ``jax.sharding.Mesh`` over every device, axis
    ``"batch"``; the batch is split over it with ``NamedSharding(mesh, P("batch"))``
    and the parameters are replicated (``P()``); ``jax.jit`` inserts the gradient
    all-reduce. One device is the same code with a mesh of one. Each process
    hands in only its own rows of the global batch
    (``jax.make_array_from_process_local_data``), so several hosts need only
    ``jax.distributed.initialize()`` first (``--distributed``), no other code.
-4. **The loop.** Seeded batches (:mod:`s4_minimal.data`), a tqdm progress bar
-   with loss and throughput, a JSON-lines metrics log, periodic evaluation, and
-   checkpoints that a run resumes from: batch ``s`` and the dropout key of step
-   ``s`` depend on ``(seed, s)`` only, so a resumed run repeats an uninterrupted
-   one bit for bit on the same device.
-5. **Generation.** :func:`generate` continues a sequence in RNN mode, one step
-   at a time from the layer's state cache.
+3. **Loss, steps, evaluation.**
+4. **The loop.** :class:`TrainConfig` holds every option (the command line is
+   built from its fields); seeded batches (:mod:`s4_minimal.data`), a tqdm
+   progress bar with loss and throughput, a JSON-lines metrics log, periodic
+   evaluation, and checkpoints that a run resumes from: batch ``s`` and the
+   dropout key of step ``s`` depend on ``(seed, s)`` only, so a resumed run
+   repeats an uninterrupted one bit for bit on the same device.
 """
 
 from __future__ import annotations
@@ -34,11 +30,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
-from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,135 +40,16 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ._validate import check_choice, check_int, check_scalar, fail
+from ._validate import check_bool, check_choice, check_int, check_scalar, fail, set_fields
 from .data import TASKS, Task, make_task
+from .models import MODELS, Model, build_model, count_params
 
-__all__ = ["MODELS", "TrainConfig", "Model", "build_model", "gru_init", "gru_apply",
-           "make_optimizer", "data_mesh", "train", "evaluate", "generate",
+__all__ = ["TrainConfig", "make_optimizer", "data_mesh", "train", "evaluate",
            "load_checkpoint", "read_log", "main"]
 
-MODELS = ("s4", "s4d", "gru")
-
 
 # --------------------------------------------------------------------------
-# 1. Models
-# --------------------------------------------------------------------------
-
-class Model(NamedTuple):
-    """A model as three functions: ``init(key) -> params``,
-    ``apply(params, u, train, key) -> (B, L, d_output)`` and
-    ``labels(params) -> pytree of "ssm" / "other"``; ``cfg`` is the layer's config
-    (``None`` for the GRU)."""
-
-    name: str
-    init: Callable
-    apply: Callable
-    labels: Callable
-    cfg: Any
-
-
-def _uniform(key, shape, bound):
-    return jax.random.uniform(key, shape, jnp.float32, -bound, bound)
-
-
-def gru_init(key, d_input: int, d_output: int, H: int, n_layers: int = 1) -> dict:
-    """Parameters of an encoder, ``n_layers`` GRUs of width H, and a decoder.
-
-    Every weight and bias is uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``
-    (``fan_in = H`` inside the GRU), the usual GRU initialization.
-    """
-    func = "gru_init"
-    d_input = check_int(func, "d_input", d_input, minimum=1)
-    d_output = check_int(func, "d_output", d_output, minimum=1)
-    H = check_int(func, "H", H, minimum=1)
-    n_layers = check_int(func, "n_layers", n_layers, minimum=1)
-    keys = jax.random.split(key, 4 + 4 * n_layers)
-    b_in, b_h = 1 / math.sqrt(d_input), 1 / math.sqrt(H)
-    params = {"encoder": {"W": _uniform(keys[0], (d_input, H), b_in),
-                          "b": _uniform(keys[1], (H,), b_in)},
-              "decoder": {"W": _uniform(keys[2], (H, d_output), b_h),
-                          "b": _uniform(keys[3], (d_output,), b_h)},
-              "gru": []}
-    for i in range(n_layers):
-        k = keys[4 + 4 * i: 8 + 4 * i]
-        # Gates stacked in the order (r, z, n): reset, update, candidate.
-        params["gru"].append({"Wi": _uniform(k[0], (H, 3 * H), b_h),
-                              "bi": _uniform(k[1], (3 * H,), b_h),
-                              "Wh": _uniform(k[2], (H, 3 * H), b_h),
-                              "bh": _uniform(k[3], (3 * H,), b_h)})
-    return params
-
-
-def _gru_layer(p, x):
-    """One GRU over time, x (B, L, H) -> all hidden states (B, L, H).
-
-    r = sigmoid(Wi_r x + bi_r + Wh_r h + bh_r),  z = sigmoid(... same with z ...)
-    n = tanh(Wi_n x + bi_n + r * (Wh_n h + bh_n)),  h' = (1 - z) n + z h,  h_{-1} = 0.
-    """
-    H = p["Wh"].shape[0]
-    xi = x @ p["Wi"] + p["bi"]                     # input projections, all steps at once
-
-    def step(h, xi_k):
-        hh = h @ p["Wh"] + p["bh"]
-        r = jax.nn.sigmoid(xi_k[:, :H] + hh[:, :H])
-        z = jax.nn.sigmoid(xi_k[:, H:2 * H] + hh[:, H:2 * H])
-        n = jnp.tanh(xi_k[:, 2 * H:] + r * hh[:, 2 * H:])
-        h = (1 - z) * n + z * h
-        return h, h
-
-    h0 = jnp.zeros((x.shape[0], H), x.dtype)
-    _, hs = jax.lax.scan(step, h0, jnp.swapaxes(xi, 0, 1), unroll=8)
-    return jnp.swapaxes(hs, 0, 1)
-
-
-def gru_apply(params: dict, u) -> jax.Array:
-    """Per-step outputs ``(B, L, d_output)`` of the GRU baseline for inputs ``u (B, L, d_input)``."""
-    d_input = params["encoder"]["W"].shape[0]
-    if u.ndim != 3 or u.shape[-1] != d_input:
-        fail("gru_apply", "u", f"shape (B, L, {d_input})", u)
-    x = u @ params["encoder"]["W"] + params["encoder"]["b"]
-    for p in params["gru"]:
-        x = _gru_layer(p, x)
-    return x @ params["decoder"]["W"] + params["decoder"]["b"]
-
-
-def build_model(model: str, task: Task, H: int, N: int, n_layers: int,
-                dropout: float = 0.0, dt_min: float | None = None,
-                dt_max: float | None = None) -> Model:
-    """The model ``model`` (one of :data:`MODELS`) sized for ``task``."""
-    func = "build_model"
-    model = check_choice(func, "model", model, MODELS)
-    if model == "gru":
-        return Model("gru",
-                     lambda key: gru_init(key, task.d_input, task.d_output, H, n_layers),
-                     lambda params, u, train=False, key=None: gru_apply(params, u),
-                     lambda params: jax.tree_util.tree_map(lambda _: "other", params),
-                     None)
-    from . import layers
-    extra = {}
-    if dt_min is not None:
-        extra["dt_min"] = dt_min
-    if dt_max is not None:
-        extra["dt_max"] = dt_max
-    cfg = layers.ModelConfig(d_input=task.d_input, d_output=task.d_output, H=H, N=N,
-                             n_layers=n_layers, kernel="dplr" if model == "s4" else "diag",
-                             dropout=dropout, **extra)
-    return Model(model,
-                 lambda key: layers.init_model(key, cfg),
-                 lambda params, u, train=False, key=None: layers.apply_model(
-                     params, cfg, u, train=train, key=key),
-                 layers.ssm_param_labels,
-                 cfg)
-
-
-def count_params(params) -> int:
-    """Number of real numbers in a parameter pytree (a complex entry counts 2)."""
-    return int(sum(np.size(x) * (2 if jnp.iscomplexobj(x) else 1)
-                   for x in jax.tree_util.tree_leaves(params)))
-
-
-# --------------------------------------------------------------------------
-# 2. Optimizer
+# 1. Optimizer
 # --------------------------------------------------------------------------
 
 def _schedule(lr: float, steps: int, warmup: int):
@@ -198,7 +73,7 @@ def make_optimizer(lr: float, ssm_lr: float, weight_decay: float, steps: int,
 
 
 # --------------------------------------------------------------------------
-# 3. Data parallelism
+# 2. Data parallelism
 # --------------------------------------------------------------------------
 
 def data_mesh(devices=None) -> Mesh:
@@ -228,7 +103,7 @@ def _to_numpy(x):
 
 
 # --------------------------------------------------------------------------
-# 4. Loss, steps, evaluation
+# 3. Loss, steps, evaluation
 # --------------------------------------------------------------------------
 
 def _predictions(task: Task, out):
@@ -308,84 +183,92 @@ def evaluate(eval_step, mesh: Mesh, params, batches, n_eval: int) -> dict:
 
 
 # --------------------------------------------------------------------------
-# 5. Configuration, checkpoints, the loop
+# 4. Configuration, checkpoints, the loop
 # --------------------------------------------------------------------------
 
-@dataclasses.dataclass
+def _option(default, help, resume=True, **argparse_options):
+    """A field of :class:`TrainConfig`: its default, its ``--help`` text, and whether a
+    resumed run must repeat it (``resume=False``: bookkeeping a resumed run may change)."""
+    return dataclasses.field(default=default,
+                             metadata={"help": help, "resume": resume, **argparse_options})
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every option of a run (the CLI's flags, same names). ``metric`` in the logs is
-    accuracy for classification and mean squared error for next-sample prediction."""
+    """Every option of a run; the command line has one flag per field (``--batch-size``
+    for ``batch_size``). Checked on creation: a bad option raises ValueError/TypeError
+    naming it. ``metric`` in the logs is accuracy for classification and mean squared
+    error for next-sample prediction."""
 
-    task: str = "recall"
-    L: int | None = None              # recall length (default 1,024); MNIST-1D: 40
-    n_classes: int = 8                # recall: cue classes (chance = 1 / n_classes)
-    n_noise: int = 8                  # recall: noise symbols (0: silence between)
-    num_samples: int = 5000           # MNIST-1D: signals generated (5,000: the benchmark)
-    model: str = "s4"
-    H: int = 64
-    N: int = 64
-    n_layers: int = 4
-    dropout: float = 0.0
-    dt_min: float | None = None       # None: the layer's default range
-    dt_max: float | None = None
-    steps: int = 500
-    batch_size: int = 32
-    lr: float = 4e-3
-    ssm_lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: int | None = None         # None: 5% of the steps
-    grad_clip: float = 1.0
-    seed: int = 0
-    eval_every: int = 100
-    n_eval: int | None = None         # recall: 512 sequences; MNIST-1D: the 1,000 test signals
-    log_every: int = 10
-    ckpt_every: int = 100
-    out: str | None = None
-    progress: bool = True
+    task: str = _option("recall", "the task", choices=TASKS)
+    L: int | None = _option(None, "recall length (default 1024); MNIST-1D: 40", type=int)
+    n_classes: int = _option(8, "recall: cue classes (chance = 1 / n_classes)")
+    n_noise: int = _option(8, "recall: noise symbols between (0: silence)")
+    num_samples: int = _option(5000, "MNIST-1D: signals to generate (5000: the benchmark)")
+    model: str = _option("s4", "the model", choices=MODELS)
+    H: int = _option(64, "channels")
+    N: int = _option(64, "state size")
+    n_layers: int = _option(4, "blocks (GRU: layers)")
+    dropout: float = _option(0.0, "dropout rate")
+    dt_min: float | None = _option(None, "smallest initial step (default: the layer's)",
+                                   type=float)
+    dt_max: float | None = _option(None, "largest initial step (default: the layer's)",
+                                   type=float)
+    steps: int = _option(500, "training steps")
+    batch_size: int = _option(32, "global batch size")
+    lr: float = _option(4e-3, "learning rate of the other weights")
+    ssm_lr: float = _option(1e-3, "learning rate of the SSM parameters (no weight decay)")
+    weight_decay: float = _option(0.01, "AdamW weight decay of the other weights")
+    warmup: int | None = _option(None, "warm-up steps (default: 5%% of the steps)", type=int)
+    grad_clip: float = _option(1.0, "clip the gradient's global norm (0: off)")
+    seed: int = _option(0, "seed of the data, initialization and dropout")
+    eval_every: int = _option(100, "evaluate every this many steps", resume=False)
+    n_eval: int | None = _option(None, "held-out examples (recall: 512; MNIST-1D: the "
+                                       "1,000 test signals)", resume=False, type=int)
+    log_every: int = _option(10, "log every this many steps", resume=False)
+    ckpt_every: int = _option(100, "checkpoint every this many steps", resume=False)
+    out: str | None = _option(None, "directory for log, checkpoint and run.json",
+                              resume=False)
+    progress: bool = _option(True, "show a progress bar", resume=False)
 
-    def checked(self) -> "TrainConfig":
-        """A validated copy: each bad option raises ValueError/TypeError naming it."""
+    def __post_init__(self):
         func = "TrainConfig"
-        c = dataclasses.replace(self)
-        c.task = check_choice(func, "task", c.task, TASKS)
-        c.model = check_choice(func, "model", c.model, MODELS)
-        for name in ("H", "N", "n_layers", "steps", "batch_size", "log_every",
-                     "eval_every", "ckpt_every"):
-            setattr(c, name, check_int(func, name, getattr(c, name), minimum=1))
-        c.seed = check_int(func, "seed", c.seed, minimum=0)
+        ints = {name: check_int(func, name, getattr(self, name), minimum=1)
+                for name in ("H", "N", "n_layers", "steps", "batch_size", "log_every",
+                             "eval_every", "ckpt_every")}
         for name in ("lr", "ssm_lr"):
-            check_scalar(func, name, getattr(c, name), positive=True)
+            check_scalar(func, name, getattr(self, name), positive=True)
         for name in ("weight_decay", "grad_clip", "dropout"):
-            value = check_scalar(func, name, getattr(c, name))
-            if value < 0:
-                fail(func, name, "a number >= 0", value)
-        if c.dropout >= 1:
-            fail(func, "dropout", "a number in [0, 1)", c.dropout)
+            if check_scalar(func, name, getattr(self, name)) < 0:
+                fail(func, name, "a number >= 0", getattr(self, name))
+        if self.dropout >= 1:
+            fail(func, "dropout", "a number in [0, 1)", self.dropout)
         for name in ("dt_min", "dt_max"):
-            if getattr(c, name) is not None:
-                check_scalar(func, name, getattr(c, name), positive=True)
-        if c.dt_min is not None and c.dt_max is not None and c.dt_min >= c.dt_max:
-            fail(func, "dt_min", f"a number < dt_max = {c.dt_max}", c.dt_min)
-        if c.warmup is None:
-            c.warmup = max(1, c.steps // 20)
-        c.warmup = check_int(func, "warmup", c.warmup, minimum=0)
-        if c.n_eval is not None:
-            c.n_eval = check_int(func, "n_eval", c.n_eval, minimum=1)
+            if getattr(self, name) is not None:
+                check_scalar(func, name, getattr(self, name), positive=True)
+        if self.dt_min is not None and self.dt_max is not None and self.dt_min >= self.dt_max:
+            fail(func, "dt_min", f"a number < dt_max = {self.dt_max}", self.dt_min)
+        warmup = max(1, ints["steps"] // 20) if self.warmup is None else self.warmup
         n_dev = jax.device_count()
-        if c.batch_size % n_dev:
-            fail(func, "batch_size", f"a multiple of the device count ({n_dev})", c.batch_size)
-        make_task(c.task, c.L, c.n_classes, c.n_noise, c.num_samples)  # checks these
-        return c
+        if ints["batch_size"] % n_dev:
+            fail(func, "batch_size", f"a multiple of the device count ({n_dev})",
+                 self.batch_size)
+        make_task(self.task, self.L, self.n_classes, self.n_noise, self.num_samples)
+        set_fields(self, **ints, task=check_choice(func, "task", self.task, TASKS),
+                   model=check_choice(func, "model", self.model, MODELS),
+                   seed=check_int(func, "seed", self.seed, minimum=0),
+                   warmup=check_int(func, "warmup", warmup, minimum=0),
+                   n_eval=None if self.n_eval is None else check_int(
+                       func, "n_eval", self.n_eval, minimum=1),
+                   progress=check_bool(func, "progress", self.progress))
 
 
+#: Options a resumed run must share with the checkpointed one.
+_RESUME_KEYS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata["resume"])
 _CKPT = "checkpoint.npz"
 _META = "checkpoint.json"
 _LOG = "metrics.jsonl"
 _RUN = "run.json"
-_RESUME_KEYS = ("task", "L", "n_classes", "n_noise", "num_samples", "model", "H", "N",
-                "n_layers", "dropout", "dt_min", "dt_max",
-                "steps", "batch_size", "lr", "ssm_lr", "weight_decay", "warmup",
-                "grad_clip", "seed")
 
 
 def _save_checkpoint(out: str, step: int, params, opt_state, cfg: TrainConfig) -> None:
@@ -401,8 +284,8 @@ def _save_checkpoint(out: str, step: int, params, opt_state, cfg: TrainConfig) -
 
 
 def load_checkpoint(out: str, like):
-    """``(step, tree)`` from ``out``, with ``like`` (a pytree of the same structure)
-    giving the structure; the saved values replace its leaves."""
+    """``(step, tree, config)`` from ``out``, with ``like`` (a pytree of the same
+    structure) giving the structure; the saved values replace its leaves."""
     with open(os.path.join(out, _META)) as f:
         meta = json.load(f)
     with np.load(os.path.join(out, _CKPT)) as data:
@@ -442,6 +325,80 @@ def _check_out(cfg: TrainConfig, resume: bool) -> None:
              "--resume to continue it)", cfg.out)
 
 
+def _start(cfg: TrainConfig, resume: bool, params, opt_state):
+    """Prepare the output directory; on resume, the checkpoint's step, state and log.
+
+    Returns ``(step, params, opt_state, history)``; a resumed run must have the
+    checkpointed run's options (:data:`_RESUME_KEYS`), and its log is cut back to the
+    checkpoint's step.
+    """
+    _check_out(cfg, resume)
+    if cfg.out is None:
+        return 0, params, opt_state, []
+    os.makedirs(cfg.out, exist_ok=True)
+    log = os.path.join(cfg.out, _LOG)
+    if not resume:
+        if os.path.exists(log):
+            os.remove(log)
+        return 0, params, opt_state, []
+    step, (params, opt_state), saved = load_checkpoint(cfg.out, (params, opt_state))
+    mine = dataclasses.asdict(cfg)
+    for name in _RESUME_KEYS:
+        if saved[name] != mine[name]:
+            fail("train", name, f"{saved[name]!r}, the value of the checkpointed run", mine[name])
+    history = [r for r in read_log(cfg.out) if r["step"] <= step]
+    with open(log, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in history)
+    return step, params, opt_state, history
+
+
+def _write_summary(cfg: TrainConfig, summary: dict) -> None:
+    """``run.json``: the run's summary with the environment and the date."""
+    if cfg.out is None or jax.process_index() != 0:
+        return
+    from . import environment
+    record = {**summary, "environment": environment(),
+              "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    with open(os.path.join(cfg.out, _RUN), "w") as f:
+        json.dump(record, f, indent=1)
+
+
+class _Logger:
+    """Collects the step metrics and writes them every ``log_every`` steps.
+
+    Reading a metric waits for the device, so the records wait in ``pending`` and are
+    read together at each logging step, which also measures the throughput.
+    """
+
+    def __init__(self, cfg: TrainConfig, start: int, history: list):
+        self.cfg, self.history, self.pending = cfg, history, []
+        self.t_start = self.t_mark = time.perf_counter()
+        self.mark_step = start
+
+    def add(self, step: int, metrics) -> None:
+        self.pending.append((step, metrics))
+
+    def flush(self, done: int) -> float:
+        """Write the pending records; returns the steps per second since the last flush."""
+        jax.block_until_ready(self.pending[-1][1])
+        now = time.perf_counter()
+        rate = (done - self.mark_step) / (now - self.t_mark)
+        self.t_mark, self.mark_step = now, done
+        for s, m in self.pending:
+            rec = {k: float(_to_numpy(m[k])) for k in ("loss", "metric", "grad_norm")}
+            rec = {"step": s, **rec}
+            if s == done:
+                rec.update(steps_per_s=rate, seq_per_s=rate * self.cfg.batch_size,
+                           wall_s=now - self.t_start)
+            self.record(rec)
+        self.pending = []
+        return rate
+
+    def record(self, rec: dict) -> None:
+        self.history.append(rec)
+        _log(self.cfg.out, rec)
+
+
 def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int | None = None,
           **options) -> dict:
     """Train the model ``cfg`` describes; returns the final metrics and the parameters.
@@ -454,182 +411,80 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     ``stop_after=s`` stops after step s with a checkpoint, as an interrupted run
     would (a job with a time limit, say); resuming it later finishes the run.
     Returns a dict with ``params``, ``history`` (the logged records), the final
-    ``eval_loss`` / ``eval_metric``, ``wall_s`` and ``steps_per_s``.
+    ``eval_loss`` / ``eval_metric``, ``wall_s``, ``steps_per_s``, ``model`` and ``task``.
     """
-    cfg = dataclasses.replace(cfg or TrainConfig(), **options).checked()
-    end = cfg.steps
-    if stop_after is not None:
-        end = check_int("train", "stop_after", stop_after, minimum=1, maximum=cfg.steps)
+    cfg = dataclasses.replace(cfg or TrainConfig(), **options)
+    end = cfg.steps if stop_after is None else check_int(
+        "train", "stop_after", stop_after, minimum=1, maximum=cfg.steps)
     task = make_task(cfg.task, cfg.L, cfg.n_classes, cfg.n_noise, cfg.num_samples)
     model = build_model(cfg.model, task, cfg.H, cfg.N, cfg.n_layers, cfg.dropout,
                         cfg.dt_min, cfg.dt_max)
-    mesh = data_mesh()
-    key = jax.random.PRNGKey(cfg.seed)
-    init_key, dropout_key = jax.random.split(key)
+    init_key, dropout_key = jax.random.split(jax.random.PRNGKey(cfg.seed))
     params = model.init(init_key)
     tx = make_optimizer(cfg.lr, cfg.ssm_lr, cfg.weight_decay, cfg.steps, cfg.warmup,
                         model.labels(params), cfg.grad_clip)
-    opt_state = tx.init(params)
-    start, history = 0, []
+    start, params, opt_state, history = _start(cfg, resume, params, tx.init(params))
 
-    _check_out(cfg, resume)
-    if cfg.out is not None:
-        os.makedirs(cfg.out, exist_ok=True)
-        if not resume and os.path.exists(os.path.join(cfg.out, _LOG)):
-            os.remove(os.path.join(cfg.out, _LOG))
-    if resume:
-        start, (params, opt_state), saved = load_checkpoint(cfg.out, (params, opt_state))
-        mine = dataclasses.asdict(cfg)
-        for name in _RESUME_KEYS:
-            if saved[name] != mine[name]:
-                fail("train", name, f"{saved[name]!r}, the value of the checkpointed run",
-                     mine[name])
-        history = [r for r in read_log(cfg.out) if r["step"] <= start]
-        with open(os.path.join(cfg.out, _LOG), "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in history)
-
+    mesh = data_mesh()
     params, opt_state = _replicate(mesh, (params, opt_state))
     train_step, eval_step = _make_steps(model, task, tx, mesh)
     eval_batches, n_eval = task.eval_batches(cfg.seed, cfg.batch_size, cfg.n_eval)
-    n_params = count_params(params)
 
     from tqdm import tqdm
     bar = tqdm(total=cfg.steps, initial=start, disable=not cfg.progress or jax.process_index(),
                desc=f"{cfg.model} on {cfg.task}", unit="step", dynamic_ncols=True)
-    t_start = t_mark = time.perf_counter()
-    mark_step = start
-    pending = []
+    logger = _Logger(cfg, start, history)
     result = {}
     for step in range(start, end):
         x, y = task.train_batch(cfg.seed, step, cfg.batch_size)
         params, opt_state, metrics = train_step(
             params, opt_state, _shard_batch(mesh, x), _shard_batch(mesh, y),
             jax.random.fold_in(dropout_key, step))
-        pending.append((step + 1, metrics))
         done = step + 1
+        logger.add(done, metrics)
         if done % cfg.log_every == 0 or done == end:
-            jax.block_until_ready(metrics)
-            now = time.perf_counter()
-            rate = (done - mark_step) / (now - t_mark)
-            t_mark, mark_step = now, done
-            for s, m in pending:
-                rec = {"step": s, "loss": float(_to_numpy(m["loss"])),
-                       "metric": float(_to_numpy(m["metric"])),
-                       "grad_norm": float(_to_numpy(m["grad_norm"]))}
-                if s == done:
-                    rec.update(steps_per_s=rate, seq_per_s=rate * cfg.batch_size,
-                               wall_s=now - t_start)
-                history.append(rec)
-                _log(cfg.out, rec)
-            pending = []
+            rate = logger.flush(done)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}",
                             seq_s=f"{rate * cfg.batch_size:.0f}")
         if done % cfg.eval_every == 0 or done == end:
             result = evaluate(eval_step, mesh, params, eval_batches, n_eval)
-            rec = {"step": done, **result}
-            history.append(rec)
-            _log(cfg.out, rec)
+            logger.record({"step": done, **result})
         if cfg.out is not None and (done % cfg.ckpt_every == 0 or done == end):
             _save_checkpoint(cfg.out, done, params, opt_state, cfg)
         bar.update(1)
     bar.close()
-    wall = time.perf_counter() - t_start
     if not result:   # resumed at the last step: evaluate the loaded parameters
         result = evaluate(eval_step, mesh, params, eval_batches, n_eval)
     rates = [r["steps_per_s"] for r in history if "steps_per_s" in r]
-    summary = {"config": dataclasses.asdict(cfg), "n_params": n_params,
-               "n_devices": jax.device_count(), "wall_s": wall,
+    summary = {"config": dataclasses.asdict(cfg), "n_params": count_params(params),
+               "n_devices": jax.device_count(), "wall_s": time.perf_counter() - logger.t_start,
                "steps_per_s": rates[-1] if rates else float("nan"), **result}
-    if cfg.out is not None and jax.process_index() == 0:
-        from . import environment
-        record = {**summary, "environment": environment(),
-                  "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-        with open(os.path.join(cfg.out, _RUN), "w") as f:
-            json.dump(record, f, indent=1)
+    _write_summary(cfg, summary)
     return {**summary, "params": jax.tree_util.tree_map(_to_numpy, params),
             "history": history, "model": model, "task": task}
 
 
 # --------------------------------------------------------------------------
-# 6. Generation in RNN mode
-# --------------------------------------------------------------------------
-
-def generate(params, model: Model, prompt, n_new: int):
-    """Continue ``prompt`` (B, P, 1) by ``n_new`` samples, one RNN step at a time.
-
-    The model reads the prompt step by step (its state cache filled in O(N) per
-    step and channel), then feeds each prediction back as the next input.
-    Returns ``(sequence, outputs)``: the prompt followed by the ``n_new`` new
-    samples (B, P + n_new, 1) and the model's output at every step read
-    (B, P + n_new - 1, 1), which CNN mode on ``sequence[:, :-1]`` must reproduce.
-    """
-    func = "generate"
-    n_new = check_int(func, "n_new", n_new, minimum=1)
-    if model.cfg is None:
-        fail(func, "model", "an S4 model (the GRU baseline has no state cache here)",
-             model.name)
-    from . import layers
-    prompt = jnp.asarray(prompt, jnp.float32)
-    if prompt.ndim != 3 or prompt.shape[-1] != 1 or prompt.shape[1] < 1:
-        fail(func, "prompt", "shape (B, P, 1) with P >= 1", prompt)
-    B, P, _ = prompt.shape
-    total = P + n_new - 1
-    cache = layers.init_cache(params, model.cfg, B, total)
-    step = jax.jit(lambda c, u: layers.step_model(params, model.cfg, c, u))
-    outputs = []
-    for k in range(P):
-        cache, y = step(cache, prompt[:, k])
-        outputs.append(y)
-    seq = [prompt[:, k] for k in range(P)]
-    for _ in range(n_new - 1):
-        seq.append(outputs[-1])
-        cache, y = step(cache, outputs[-1])
-        outputs.append(y)
-    seq.append(outputs[-1])
-    return jnp.stack(seq, axis=1), jnp.stack(outputs, axis=1)
-
-
-# --------------------------------------------------------------------------
-# 7. The command line
+# 5. The command line
 # --------------------------------------------------------------------------
 
 def _parser() -> argparse.ArgumentParser:
-    d = TrainConfig()
+    """One flag per field of :class:`TrainConfig`, and the flags of the run itself."""
     p = argparse.ArgumentParser(
         prog="python -m s4_minimal.train",
         description="Train an S4 model (or the GRU baseline) on a task of chapter 9.")
-    p.add_argument("--task", default=d.task, choices=TASKS)
-    p.add_argument("--L", type=int, default=None, help="recall length (default 1024)")
-    p.add_argument("--n-classes", type=int, default=d.n_classes, help="recall: cue classes")
-    p.add_argument("--n-noise", type=int, default=d.n_noise,
-                   help="recall: noise symbols between (0: silence)")
-    p.add_argument("--num-samples", type=int, default=d.num_samples,
-                   help="MNIST-1D: signals to generate (5000: the benchmark)")
-    p.add_argument("--model", default=d.model, choices=MODELS)
-    p.add_argument("--H", type=int, default=d.H, help="channels")
-    p.add_argument("--N", type=int, default=d.N, help="state size")
-    p.add_argument("--n-layers", type=int, default=d.n_layers)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--dt-min", type=float, default=None)
-    p.add_argument("--dt-max", type=float, default=None)
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr, help="learning rate of other weights")
-    p.add_argument("--ssm-lr", type=float, default=d.ssm_lr,
-                   help="learning rate of the SSM parameters (no weight decay)")
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup", type=int, default=None)
-    p.add_argument("--grad-clip", type=float, default=d.grad_clip)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--eval-every", type=int, default=d.eval_every)
-    p.add_argument("--n-eval", type=int, default=None)
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    p.add_argument("--out", default=None, help="directory for log, checkpoint and run.json")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == "progress":
+            continue
+        meta = dict(f.metadata)
+        help_text, _ = meta.pop("help"), meta.pop("resume")
+        meta.setdefault("type", type(f.default))
+        p.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help_text,
+                       **meta)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop after this step with a checkpoint (resume later)")
-    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--distributed", action="store_true",
                    help="call jax.distributed.initialize() first (several hosts)")
     return p
@@ -641,17 +496,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.distributed:
         jax.distributed.initialize()
-    options = {k: v for k, v in vars(args).items()
-               if k not in ("resume", "no_progress", "distributed", "stop_after")}
-    options["progress"] = not args.no_progress
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    options = {k: v for k, v in vars(args).items() if k in names}
     try:
-        cfg = TrainConfig(**options).checked()
+        cfg = TrainConfig(**options, progress=not args.no_progress)
         _check_out(cfg, args.resume)
     except (ValueError, TypeError) as err:
         parser.error(str(err))          # exit status 2 and the message, no traceback
     result = train(cfg, resume=args.resume, stop_after=args.stop_after)
-    what = "accuracy" if make_task(args.task, args.L).kind == "classify" else "MSE"
-    print(f"{args.model} on {args.task}: eval {what} {result['eval_metric']:.4f}, "
+    what = "accuracy" if result["task"].kind == "classify" else "MSE"
+    print(f"{cfg.model} on {cfg.task}: eval {what} {result['eval_metric']:.4f}, "
           f"{result['wall_s']:.1f} s on {result['n_devices']} device(s)")
     return 0
 

@@ -1,4 +1,5 @@
-"""Tests of s4_minimal.train: the GRU baseline, learning, resuming, devices, options, generation."""
+"""Tests of s4_minimal.train and s4_minimal.models: the GRU baseline, learning, resuming,
+devices, options."""
 
 import json
 import os
@@ -11,8 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from s4_minimal import models
 from s4_minimal import train as tr
-from s4_minimal.data import make_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -48,17 +49,17 @@ def _gru_numpy(params, u):
 
 
 def test_gru_equals_a_float64_numpy_loop(x64):
-    params = tr.gru_init(jax.random.PRNGKey(0), 3, 2, H=5, n_layers=2)
+    params = models.gru_init(jax.random.PRNGKey(0), 3, 2, H=5, n_layers=2)
     params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64) * 3, params)
     u = np.random.default_rng(0).normal(size=(2, 11, 3))
-    got = np.asarray(tr.gru_apply(params, jnp.asarray(u)))
+    got = np.asarray(models.gru_apply(params, jnp.asarray(u)))
     np.testing.assert_allclose(got, _gru_numpy(params, u), rtol=1e-12, atol=1e-12)
 
 
 def test_gru_equals_flax_gru_cell():
     linen = pytest.importorskip("flax.linen")
     H, d = 4, 3
-    params = tr.gru_init(jax.random.PRNGKey(1), d, 2, H=H)
+    params = models.gru_init(jax.random.PRNGKey(1), d, 2, H=H)
     g = params["gru"][0]
     cell = linen.GRUCell(features=H)
     fp = cell.init(jax.random.PRNGKey(0), jnp.zeros((1, H)), jnp.zeros((1, H)))["params"]
@@ -81,7 +82,7 @@ def test_gru_equals_flax_gru_cell():
         h, _ = cell.apply({"params": fp}, h, x[:, k])
         hs.append(h)
     want = jnp.stack(hs, 1) @ params["decoder"]["W"] + params["decoder"]["b"]
-    np.testing.assert_allclose(tr.gru_apply(params, u), want, atol=1e-5)
+    np.testing.assert_allclose(models.gru_apply(params, u), want, atol=1e-5)
 
 
 def test_a_few_steps_lower_the_loss():
@@ -136,7 +137,8 @@ def test_resume_refuses_changed_options_and_overwrites(tmp_path):
 _TWO_DEVICES = textwrap.dedent("""
     import json, sys
     import jax
-    from s4_minimal import train as tr
+    from s4_minimal import models
+from s4_minimal import train as tr
     assert jax.device_count() == 2, jax.devices()
     opts = json.loads(sys.argv[1])
     try:
@@ -192,18 +194,3 @@ def test_command_line_writes_log_checkpoint_and_summary(tmp_path, capsys):
     assert {"metrics.jsonl", "run.json", "checkpoint.npz", "checkpoint.json"} <= set(os.listdir(tmp_path))
     log = tr.read_log(str(tmp_path))
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3]
-
-
-def test_generation_in_rnn_mode_equals_cnn_mode():
-    task = make_task("mnist1d-next")
-    model = tr.build_model("s4", task, H=8, N=8, n_layers=2)
-    params = model.init(jax.random.PRNGKey(0))
-    prompt = jax.random.normal(jax.random.PRNGKey(1), (3, 10, 1))
-    seq, outs = tr.generate(params, model, prompt, 15)
-    assert seq.shape == (3, 25, 1) and outs.shape == (3, 24, 1)
-    np.testing.assert_array_equal(seq[:, :10], prompt)
-    np.testing.assert_array_equal(seq[:, 10:], outs[:, 9:])       # each output fed back
-    cnn = model.apply(params, seq[:, :-1])
-    np.testing.assert_allclose(outs, cnn, rtol=1e-4, atol=1e-4)
-    with pytest.raises(ValueError, match="'prompt'"):
-        tr.generate(params, model, prompt[..., 0], 3)
