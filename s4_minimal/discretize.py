@@ -30,15 +30,6 @@ METHODS = ("euler", "backward_euler", "bilinear", "zoh")
 ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 
 
-def _check_AB(func, A, B, dt):
-    A = check_square(func, "A", A)
-    N = A.shape[0]
-    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
-    dt = check_scalar(func, "dt", dt, positive=True)
-    dtype = jnp.result_type(A, B, dt)
-    return A.astype(dtype), B.astype(dtype), dt
-
-
 def _gbt(A, B, dt, alpha):
     eye = jnp.eye(A.shape[0], dtype=A.dtype)
     left = eye - alpha * dt * A
@@ -70,3 +61,16 @@ def discretize(A, B, dt, method: str = "bilinear"):
         expo = jax.scipy.linalg.expm(dt * block)
         return expo[:N, :N], expo[:N, N]
     return _gbt(A, B, dt, ALPHA[method])
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _check_AB(func, A, B, dt):
+    A = check_square(func, "A", A)
+    N = A.shape[0]
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    dtype = jnp.result_type(A, B, dt)
+    return A.astype(dtype), B.astype(dtype), dt

@@ -44,40 +44,6 @@ _HIGHEST = jax.lax.Precision.HIGHEST
 
 
 # --------------------------------------------------------------------------------------
-# argument checks (batched shapes)
-# --------------------------------------------------------------------------------------
-
-def _check_batched(func, name, value, H, N):
-    arr = check_array(func, name, value, ndim=2, complex_ok=True)
-    if arr.shape != (H, N):
-        fail(func, name, f"shape ({H}, {N}) (channels, states) to match Lambda", arr)
-    return arr
-
-
-def _check_low_rank_batched(func, name, value, H, N):
-    arr = check_array(func, name, value, ndim=(2, 3), complex_ok=True)
-    if arr.shape[0] != H or arr.shape[-1] != N:
-        fail(func, name, f"shape ({H}, {N}) or ({H}, r, {N}) to match Lambda", arr)
-    return arr.reshape(H, -1, N)
-
-
-def _check_dt(func, dt, H):
-    dt = check_array(func, "dt", dt, ndim=(0, 1))
-    if dt.ndim == 1 and dt.shape[0] != H:
-        fail(func, "dt", f"a scalar or shape ({H},) (one step per channel)", dt)
-    values = concrete(dt)
-    if values is not None and not np.all(values > 0):
-        fail(func, "dt", "positive step sizes", dt)
-    return jnp.broadcast_to(dt, (H,))
-
-
-def _check_stable(func, Lambda):
-    values = concrete(Lambda)
-    if values is not None and not np.all(np.real(values) < 0):
-        fail(func, "Lambda", "entries with negative real part (a stable diagonal)", Lambda)
-
-
-# --------------------------------------------------------------------------------------
 # the fused Cauchy sums
 # --------------------------------------------------------------------------------------
 
@@ -437,3 +403,37 @@ def kernel_diag_fast(Lambda, B, C, dt, L: int, method: str = "zoh"):
     rdtype = jnp.finfo(cdtype).dtype
     Lambda, B, C = (x.astype(cdtype) for x in (Lambda, B, C))
     return _kernel_diag_fast(Lambda, B, C, dt.astype(rdtype), L, method)
+
+
+# --------------------------------------------------------------------------------------
+# argument checks (batched shapes)
+# --------------------------------------------------------------------------------------
+
+def _check_batched(func, name, value, H, N):
+    arr = check_array(func, name, value, ndim=2, complex_ok=True)
+    if arr.shape != (H, N):
+        fail(func, name, f"shape ({H}, {N}) (channels, states) to match Lambda", arr)
+    return arr
+
+
+def _check_low_rank_batched(func, name, value, H, N):
+    arr = check_array(func, name, value, ndim=(2, 3), complex_ok=True)
+    if arr.shape[0] != H or arr.shape[-1] != N:
+        fail(func, name, f"shape ({H}, {N}) or ({H}, r, {N}) to match Lambda", arr)
+    return arr.reshape(H, -1, N)
+
+
+def _check_dt(func, dt, H):
+    dt = check_array(func, "dt", dt, ndim=(0, 1))
+    if dt.ndim == 1 and dt.shape[0] != H:
+        fail(func, "dt", f"a scalar or shape ({H},) (one step per channel)", dt)
+    values = concrete(dt)
+    if values is not None and not np.all(values > 0):
+        fail(func, "dt", "positive step sizes", dt)
+    return jnp.broadcast_to(dt, (H,))
+
+
+def _check_stable(func, Lambda):
+    values = concrete(Lambda)
+    if values is not None and not np.all(np.real(values) < 0):
+        fail(func, "Lambda", "entries with negative real part (a stable diagonal)", Lambda)

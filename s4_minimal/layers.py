@@ -189,38 +189,6 @@ class LayerConfig:
         return self.N // 2
 
 
-def _check_layer_config(func, cfg):
-    if not isinstance(cfg, LayerConfig):
-        fail(func, "cfg", "a LayerConfig", cfg, TypeError)
-    return cfg
-
-
-def _check_dtype(func, dtype):
-    """The real parameter dtype: the JAX default float when None; float64 needs x64."""
-    if dtype is None:
-        return jnp.dtype(jnp.result_type(float))
-    try:
-        dtype = jnp.dtype(dtype)
-    except TypeError:
-        fail(func, "dtype", "float32 or float64", dtype, TypeError)
-    if dtype not in (jnp.float32, jnp.float64):
-        fail(func, "dtype", "float32 or float64", dtype)
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        fail(func, "dtype", "float32 (float64 needs jax_enable_x64)", dtype)
-    return dtype
-
-
-def _check_key(func, key, required):
-    """A ``jax.random.key`` (or legacy uint32 PRNGKey); ``None`` allowed unless required."""
-    if key is None:
-        if required:
-            fail(func, "key", "a jax.random key", key, TypeError)
-        return None
-    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
-        fail(func, "key", "a jax.random key", key, TypeError)
-    return key
-
-
 # --------------------------------------------------------------------------------------
 # initialization
 # --------------------------------------------------------------------------------------
@@ -298,31 +266,8 @@ def _init_ssm(key, cfg, dtype):
 
 
 # --------------------------------------------------------------------------------------
-# parameter checks and the complex arrays
+# the complex arrays of the formulas
 # --------------------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def _param_shapes(init, cfg, dtype):
-    """The shapes ``init(key, cfg, dtype)`` gives, without computing anything (cached)."""
-    return jax.eval_shape(lambda key: init(key, cfg, dtype), jax.random.PRNGKey(0))
-
-
-def _params_dtype(func, params):
-    """The float dtype the parameters will have as JAX arrays (for their expected layout)."""
-    leaves = jax.tree_util.tree_leaves(params)
-    if not isinstance(params, dict) or not leaves:
-        fail(func, "params", "a dict of arrays (from init_ssm or init_model)", params,
-             TypeError)
-    dtype = jnp.result_type(leaves[0])
-    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.result_type(float))
-
-
-def _check_ssm_params(func, params, cfg):
-    """``params`` must have the layout :func:`init_ssm` gives for ``cfg``."""
-    like = _param_shapes(_init_ssm, cfg, _params_dtype(func, params))
-    return check_tree(func, "params", params, like,
-                      f"a dict with keys {tuple(like)} (from init_ssm with the same cfg)")
-
 
 def _ssm_arrays(params):
     """The complex arrays of the formulas (kept half of each conjugate pair)."""
@@ -433,14 +378,6 @@ def _ssm_apply(params, cfg, u):
     return conv(u, K) + params["D"] * u
 
 
-def _check_signal(func, name, u, cfg, params):
-    u = check_array(func, name, u)
-    if u.ndim < 2 or u.shape[-1] != cfg.H:
-        fail(func, name, f"shape (..., L, H) with H = {cfg.H}", u)
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    return u.astype(jnp.result_type(u, dtype))
-
-
 @full_precision
 def ssm_apply(params, cfg: LayerConfig, u):
     """The layer in CNN mode: u (..., L, H) -> y (..., L, H), ``y = K * u + D u``."""
@@ -538,22 +475,6 @@ def _diag_step(rp, x, u):
 
 def _ssm_step(rp, x, u):
     return (_dplr_step if "P" in rp else _diag_step)(rp, x, u)
-
-
-def _check_rnn_params(func, rp):
-    keys_dplr = {"a0", "P", "half_dt", "d", "dP", "gamma", "dtB", "C", "D"}
-    keys_diag = {"Ab", "Bb", "C", "D"}
-    if not isinstance(rp, dict) or set(rp) not in (keys_dplr, keys_diag):
-        fail(func, "rnn_params", "the dict returned by ssm_rnn_params", rp, TypeError)
-    return rp
-
-
-def _check_state(func, name, x, rp, batch):
-    H, n = rp["C"].shape
-    x = check_array(func, name, x, complex_ok=True)
-    if x.shape != tuple(batch) + (H, n):
-        fail(func, name, f"shape {tuple(batch) + (H, n)} (batch shape + (H, N // 2))", x)
-    return x.astype(rp["C"].dtype)
 
 
 @full_precision
@@ -655,12 +576,6 @@ class ModelConfig:
 _LAYER_FIELDS = tuple(f.name for f in dataclasses.fields(LayerConfig))
 
 
-def _check_model_config(func, cfg):
-    if not isinstance(cfg, ModelConfig):
-        fail(func, "cfg", "a ModelConfig", cfg, TypeError)
-    return cfg
-
-
 def _init_linear(key, d_in, d_out, dtype):
     """``x @ W + b`` with W uniform in +-1/sqrt(d_in) (as PyTorch's Linear), b zero."""
     bound = 1.0 / math.sqrt(d_in)
@@ -748,13 +663,6 @@ def _apply_model(params, cfg, u, key=None):
     elif cfg.pool == "last":
         x = x[..., -1, :]
     return _linear(params["decoder"], x)
-
-
-def _check_model_params(func, params, cfg):
-    """``params`` must have the layout :func:`init_model` gives for ``cfg``."""
-    like = _param_shapes(_init_model, cfg, _params_dtype(func, params))
-    return check_tree(func, "params", params, like,
-                      f"a dict with keys {tuple(like)} (from init_model with the same cfg)")
 
 
 @full_precision
@@ -893,3 +801,99 @@ def ssm_param_labels(params):
         return "ssm" if names & set(SSM_KEYS) else "other"
 
     return jax.tree_util.tree_map_with_path(label, params)
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _check_layer_config(func, cfg):
+    if not isinstance(cfg, LayerConfig):
+        fail(func, "cfg", "a LayerConfig", cfg, TypeError)
+    return cfg
+
+
+def _check_dtype(func, dtype):
+    """The real parameter dtype: the JAX default float when None; float64 needs x64."""
+    if dtype is None:
+        return jnp.dtype(jnp.result_type(float))
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError:
+        fail(func, "dtype", "float32 or float64", dtype, TypeError)
+    if dtype not in (jnp.float32, jnp.float64):
+        fail(func, "dtype", "float32 or float64", dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        fail(func, "dtype", "float32 (float64 needs jax_enable_x64)", dtype)
+    return dtype
+
+
+def _check_key(func, key, required):
+    """A ``jax.random.key`` (or legacy uint32 PRNGKey); ``None`` allowed unless required."""
+    if key is None:
+        if required:
+            fail(func, "key", "a jax.random key", key, TypeError)
+        return None
+    if not (isinstance(key, jax.Array) and key.shape in ((2,), ())):
+        fail(func, "key", "a jax.random key", key, TypeError)
+    return key
+
+
+@functools.lru_cache(maxsize=None)
+def _param_shapes(init, cfg, dtype):
+    """The shapes ``init(key, cfg, dtype)`` gives, without computing anything (cached)."""
+    return jax.eval_shape(lambda key: init(key, cfg, dtype), jax.random.PRNGKey(0))
+
+
+def _params_dtype(func, params):
+    """The float dtype the parameters will have as JAX arrays (for their expected layout)."""
+    leaves = jax.tree_util.tree_leaves(params)
+    if not isinstance(params, dict) or not leaves:
+        fail(func, "params", "a dict of arrays (from init_ssm or init_model)", params,
+             TypeError)
+    dtype = jnp.result_type(leaves[0])
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.result_type(float))
+
+
+def _check_ssm_params(func, params, cfg):
+    """``params`` must have the layout :func:`init_ssm` gives for ``cfg``."""
+    like = _param_shapes(_init_ssm, cfg, _params_dtype(func, params))
+    return check_tree(func, "params", params, like,
+                      f"a dict with keys {tuple(like)} (from init_ssm with the same cfg)")
+
+
+def _check_signal(func, name, u, cfg, params):
+    u = check_array(func, name, u)
+    if u.ndim < 2 or u.shape[-1] != cfg.H:
+        fail(func, name, f"shape (..., L, H) with H = {cfg.H}", u)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    return u.astype(jnp.result_type(u, dtype))
+
+
+def _check_rnn_params(func, rp):
+    keys_dplr = {"a0", "P", "half_dt", "d", "dP", "gamma", "dtB", "C", "D"}
+    keys_diag = {"Ab", "Bb", "C", "D"}
+    if not isinstance(rp, dict) or set(rp) not in (keys_dplr, keys_diag):
+        fail(func, "rnn_params", "the dict returned by ssm_rnn_params", rp, TypeError)
+    return rp
+
+
+def _check_state(func, name, x, rp, batch):
+    H, n = rp["C"].shape
+    x = check_array(func, name, x, complex_ok=True)
+    if x.shape != tuple(batch) + (H, n):
+        fail(func, name, f"shape {tuple(batch) + (H, n)} (batch shape + (H, N // 2))", x)
+    return x.astype(rp["C"].dtype)
+
+
+def _check_model_config(func, cfg):
+    if not isinstance(cfg, ModelConfig):
+        fail(func, "cfg", "a ModelConfig", cfg, TypeError)
+    return cfg
+
+
+def _check_model_params(func, params, cfg):
+    """``params`` must have the layout :func:`init_model` gives for ``cfg``."""
+    like = _param_shapes(_init_model, cfg, _params_dtype(func, params))
+    return check_tree(func, "params", params, like,
+                      f"a dict with keys {tuple(like)} (from init_model with the same cfg)")

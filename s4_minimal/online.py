@@ -38,14 +38,6 @@ __all__ = ["example_signal", "basis", "history_interval", "project", "reconstruc
 _MEASURES = ("legs", "legt", "lagt")
 
 
-def _check(func, measure, N, t, theta):
-    measure = check_choice(func, "measure", measure, _MEASURES)
-    N = check_int(func, "N", N, minimum=1)
-    t = float(check_scalar(func, "t", t, positive=True))
-    theta = float(check_scalar(func, "theta", theta, positive=True))
-    return measure, N, t, theta
-
-
 def example_signal(s):
     """Chapter 2's running example, float64: a slow oscillation, a sharp bump near s = 0.8, a ripple.
 
@@ -168,3 +160,15 @@ def history_error(measure: str, f, t: float, N: int, theta: float = 1.0,
     values = np.asarray(f(s), dtype=np.float64)
     residual = values - reconstruct(measure, c, s, t, theta)
     return float(np.sqrt(np.sum(q * w * residual**2) / np.sum(q * w)))
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _check(func, measure, N, t, theta):
+    measure = check_choice(func, "measure", measure, _MEASURES)
+    N = check_int(func, "N", N, minimum=1)
+    t = float(check_scalar(func, "t", t, positive=True))
+    theta = float(check_scalar(func, "theta", theta, positive=True))
+    return measure, N, t, theta

@@ -18,14 +18,6 @@ from ._validate import check_array, check_int, check_square
 __all__ = ["scan_ssm", "conv_kernel", "causal_conv"]
 
 
-def _check_system(func, Ab, Bb, C):
-    Ab = check_square(func, "Ab", Ab)
-    N = Ab.shape[0]
-    Bb = check_array(func, "Bb", Bb, shape=(N,), complex_ok=True)
-    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
-    return Ab, Bb, C
-
-
 @full_precision
 def scan_ssm(Ab, Bb, C, u, x0=None):
     """Run the recurrence over ``u`` of shape (L,): returns ``(xs, y)`` of shapes (L, N), (L,)."""
@@ -70,3 +62,15 @@ def causal_conv(u, K):
     n = 2 * L
     y = jnp.fft.irfft(jnp.fft.rfft(u, n) * jnp.fft.rfft(K, n), n)
     return y[:L]
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _check_system(func, Ab, Bb, C):
+    Ab = check_square(func, "Ab", Ab)
+    N = Ab.shape[0]
+    Bb = check_array(func, "Bb", Bb, shape=(N,), complex_ok=True)
+    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
+    return Ab, Bb, C
