@@ -139,14 +139,16 @@ def test_layer_kernel_implementations_agree_in_value_and_gradient(x64, kind):
     ref_cfg = layers.LayerConfig(H=3, N=8, kernel=kind, kernel_impl="reference")
     params = layers.init_ssm(jax.random.PRNGKey(0), fast_cfg, dtype=jnp.float64)
     assert relative_error(layers.ssm_kernel(params, ref_cfg, 200),
-                          layers.ssm_kernel(params, fast_cfg, 200)) < 1e-12  # measured ~1e-15
+                          layers.ssm_kernel(params, fast_cfg, 200)) < 1e-12  # measured 1.1e-15
 
     def loss(p, cfg):
         return jnp.sum(jnp.cos(jnp.arange(200)) * layers.ssm_kernel(p, cfg, 200))
 
     g_fast, g_ref = (jax.grad(loss)(params, c) for c in (fast_cfg, ref_cfg))
+    scale = max(float(jnp.max(jnp.abs(g))) for g in jax.tree_util.tree_leaves(g_ref))
     for a, b in zip(jax.tree_util.tree_leaves(g_ref), jax.tree_util.tree_leaves(g_fast)):
-        assert relative_error(a, b) < 1e-10                        # measured < 1e-13
+        # D does not enter the kernel: its gradient is 0 both ways
+        assert float(jnp.max(jnp.abs(a - b))) < 1e-10 * scale      # measured 4e-15
 
 
 def test_bad_arguments_name_the_argument():
