@@ -385,8 +385,8 @@ def _take(x, idx):
     matrix of ``idx``. The gradient is then a matrix product; the derivative of an
     index would transpose to a scatter-add of M values into N slots, which a GPU
     serializes when many indices are equal (in :func:`kernel_dplr`, all M
-    frequencies share the N poles: 175 ms instead of 6 ms for H = 256 channels,
-    N = 64, L = 16,384 on one GPU).
+    frequencies share the N poles; forward+backward for H = 256 channels, N = 64
+    on one H200: 177 ms with indexing, 9.4 ms with this, at L = 16,384).
     """
     return x[..., idx]
 
