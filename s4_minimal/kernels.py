@@ -354,8 +354,8 @@ def _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system):
     g = 1.0 / (s[:, None] - Lambda[None, :])                      # (M, N)
     g = jnp.where(jnp.arange(Lambda.shape[0]) == near[:, None], 0.0, g)
     R = jnp.einsum("an,bn,mn->mab", left, right, g)               # (M, r+1, r+1)
-    alpha, beta = left[:, near].T, right[:, near].T               # (M, r+1)
-    delta = s - Lambda[near]                                      # (M,)
+    alpha, beta = _take(left, near).T, _take(right, near).T       # (M, r+1)
+    delta = s - _take(Lambda, near)                               # (M,)
 
     # Woodbury, k00 - k01 (I + k11)^-1 k10, with the near pole added back exactly:
     # res_R + u v / (delta + beta1 . E^-1 alpha1), E = I + R11 (derivation in chapter 6).
@@ -369,10 +369,33 @@ def _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system):
     Khat = jnp.where(nyquist, (dt / 2) * jnp.sum(Ct * B), Khat)
 
     if not real_system:
-        # DFT of Re K at j <= L//2: mean of Khat(z_j) and conj Khat(z_{-j}).
-        half = np.arange(L // 2 + 1)
-        Khat = 0.5 * (Khat[half] + jnp.conj(Khat[(-half) % L]))
+        # DFT of Re K at j <= L//2: mean of Khat(z_j) and conj Khat(z_{-j}),
+        # z_{-j} = z_{L-j}: the order 0, L-1, L-2, ... (slices, not index arrays).
+        m = L // 2 + 1
+        mirror = jnp.concatenate([Khat[:1], Khat[:0:-1]])[:m]   # Khat(z_{-j})
+        Khat = 0.5 * (Khat[:m] + jnp.conj(mirror))
     return jnp.fft.irfft(Khat, n=L)
+
+
+@jax.custom_jvp
+def _take(x, idx):
+    """``x[..., idx]`` for integer indices ``idx`` of shape (M,): shape (..., M).
+
+    Plain indexing, with its derivative written as a product with the (M, N) one-hot
+    matrix of ``idx``. The gradient is then a matrix product; the derivative of an
+    index would transpose to a scatter-add of M values into N slots, which a GPU
+    serializes when many indices are equal (in :func:`kernel_dplr`, all M
+    frequencies share the N poles; forward+backward for H = 256 channels, N = 64
+    on one H200: 177 ms with indexing, 9.4 ms with this, at L = 16,384).
+    """
+    return x[..., idx]
+
+
+@_take.defjvp
+def _take_jvp(primals, tangents):
+    x, idx = primals
+    one_hot = (jnp.arange(x.shape[-1]) == idx[:, None]).astype(x.dtype)   # (M, N)
+    return x[..., idx], jnp.matmul(tangents[0], one_hot.T, precision="highest")
 
 
 # --------------------------------------------------------------------------------------
