@@ -228,7 +228,7 @@ class TrainConfig:
     log_every: int = _option(10, "log every this many steps", resume=False)
     ckpt_every: int = _option(100, "checkpoint every this many steps", resume=False)
     out: str | None = _option(None, "directory for log, checkpoint and run.json",
-                              resume=False)
+                              resume=False, type=str)
     progress: bool = _option(True, "show a progress bar", resume=False)
 
     def __post_init__(self):
@@ -248,7 +248,6 @@ class TrainConfig:
                 check_scalar(func, name, getattr(self, name), positive=True)
         if self.dt_min is not None and self.dt_max is not None and self.dt_min >= self.dt_max:
             fail(func, "dt_min", f"a number < dt_max = {self.dt_max}", self.dt_min)
-        warmup = max(1, ints["steps"] // 20) if self.warmup is None else self.warmup
         n_dev = jax.device_count()
         if ints["batch_size"] % n_dev:
             fail(func, "batch_size", f"a multiple of the device count ({n_dev})",
@@ -257,10 +256,20 @@ class TrainConfig:
         set_fields(self, **ints, task=check_choice(func, "task", self.task, TASKS),
                    model=check_choice(func, "model", self.model, MODELS),
                    seed=check_int(func, "seed", self.seed, minimum=0),
-                   warmup=check_int(func, "warmup", warmup, minimum=0),
+                   warmup=None if self.warmup is None else check_int(
+                       func, "warmup", self.warmup, minimum=0),
                    n_eval=None if self.n_eval is None else check_int(
                        func, "n_eval", self.n_eval, minimum=1),
                    progress=check_bool(func, "progress", self.progress))
+
+
+    @property
+    def warmup_steps(self) -> int:
+        """The warm-up length: ``warmup``, or 5% of the steps (at least 1) when None.
+
+        Derived, not stored, so that ``dataclasses.replace(cfg, steps=...)`` moves it.
+        """
+        return max(1, self.steps // 20) if self.warmup is None else self.warmup
 
 
 #: Options a resumed run must share with the checkpointed one.
@@ -421,7 +430,7 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
                         cfg.dt_min, cfg.dt_max)
     init_key, dropout_key = jax.random.split(jax.random.PRNGKey(cfg.seed))
     params = model.init(init_key)
-    tx = make_optimizer(cfg.lr, cfg.ssm_lr, cfg.weight_decay, cfg.steps, cfg.warmup,
+    tx = make_optimizer(cfg.lr, cfg.ssm_lr, cfg.weight_decay, cfg.steps, cfg.warmup_steps,
                         model.labels(params), cfg.grad_clip)
     start, params, opt_state, history = _start(cfg, resume, params, tx.init(params))
 

@@ -137,8 +137,7 @@ def test_resume_refuses_changed_options_and_overwrites(tmp_path):
 _TWO_DEVICES = textwrap.dedent("""
     import json, sys
     import jax
-    from s4_minimal import models
-from s4_minimal import train as tr
+    from s4_minimal import train as tr
     assert jax.device_count() == 2, jax.devices()
     opts = json.loads(sys.argv[1])
     try:
