@@ -32,13 +32,24 @@ Initializations (``n = 0, ..., N/2 - 1``):
   basis (kept half, Im > 0, in increasing order of Im). The S4D paper's analysis matches
   the diagonal part to LegS with B *halved*; with the halving convention above, the
   N-state kernel with B/2 is ``kernel_diag(Lambda, B, C)`` with no factor 2 (chapter 7
-  measures its distance to S4-LegS's kernel shrinking like 1/N). Like the authors'
+  measures its distance to S4-LegS's bilinear kernel: it falls with N once the fastest
+  frequencies pass 2 / dt, so it depends on dt as much as on N). Like the authors'
   reference code we return the unhalved B: a constant scale of B is absorbed by the
   learned C.
 * ``"lin"`` (S4D-Lin): ``Lambda_n = -1/2 + i pi n``, ``B_n = 1``.
 * ``"inv"`` (S4D-Inv): ``Lambda_n = -1/2 + i (N / pi) (N / (2n + 1) - 1)``, ``B_n = 1``,
   with N the full state size (the paper's formula, the asymptotics of the S4D-LegS
   eigenvalues).
+
+**Clipping Im(B) (optional).** The authors' reference code clips the imaginary part
+of the LegS B to [-2, 2] (its ``B_clip = 2``, used for S4D-LegS and for the DPLR
+initialization); ``init(..., b_clip=2.0)`` does the same:
+``B -> Re B + i clip(Im B, -b_clip, b_clip)``. This is not a property of the system:
+each eigenvector of V is fixed only up to a phase ``e^{i phi_n}``, which turns
+``B_n`` into ``e^{-i phi_n} B_n`` (and C into ``C_n e^{i phi_n}``) without changing the
+kernel; the clip sees one particular choice of phases (here NumPy's ``eigh``). With
+phases that make B real it changes nothing. The default ``b_clip=None`` does not clip.
+For ``"lin"`` and ``"inv"`` B is real and the clip is a no-op.
 
 All are complex128 NumPy arrays (computed in float64, whatever JAX's setting).
 """
@@ -49,25 +60,36 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import hippo
-from ._validate import check_array, check_choice, check_int, fail
+from ._validate import check_array, check_choice, check_int, check_scalar, fail
 
 __all__ = ["INITS", "init", "full_system", "conjugate_pairs"]
 
 INITS = ("legs", "lin", "inv")
 
 
-def init(name: str, N: int):
+def init(name: str, N: int, *, b_clip=None):
     """``(Lambda, B)``: complex128 arrays of shape (N // 2,), one state of each conjugate pair.
 
     ``name`` in ``INITS`` (``"legs"``, ``"lin"``, ``"inv"``); ``N`` the full (even) state
     size. The real kernel of the full N-state system is ``2 * kernel_diag(Lambda, B, C,
-    dt, L)`` (see the module docstring).
+    dt, L)`` (see the module docstring). ``b_clip`` (keyword-only, ``None`` or a number
+    > 0): return ``Re B + i clip(Im B, -b_clip, b_clip)``, as the reference code does
+    with ``b_clip = 2`` (the result depends on the eigenvectors' phases, see the module
+    docstring).
     """
     name = check_choice("init", "name", name, INITS)
     N = check_int("init", "N", N, minimum=2)
     if N % 2:
         fail("init", "N", "an even integer (states come in conjugate pairs)", N)
-    return _init(name, N)
+    if b_clip is not None:
+        b_clip = float(check_scalar("init", "b_clip", b_clip, positive=True))
+    Lambda, B = _init(name, N)
+    return Lambda, B if b_clip is None else _clip_imag(B, b_clip)
+
+
+def _clip_imag(B, bound):
+    """``Re B + i clip(Im B, -bound, bound)``: the reference code's clip of B."""
+    return B.real + 1j * np.clip(B.imag, -bound, bound)
 
 
 def _init(name, N):
