@@ -74,6 +74,8 @@ HAND = {
     "fft_conv": (3 * 2.5 * 16 * 4 * 2, 3 * 4 * 2 * 8),
     # batch 3: the kernel's Cauchy terms, then 2B + 1 = 7 FFTs of length 2L = 16
     "layer_fast": (2 * 5 * 4 * (6 + 8 * 4) + 7 * 2.5 * 16 * 4 * 2, 2 * 4 * 3 * 8 * 2),
+    # one step: ~60 flops per complex state, the H N/2 complex64 states read and written
+    "rnn_step": (60 * 2 * 2, 2 * 8 * 2 * 2),
 }
 
 
@@ -87,7 +89,7 @@ def test_floors_equal_hand_counts(name):
 
 
 def test_dense_generating_function_floor_counts_the_complex_lu_once():
-    # (8/3) N^3 real flops per frequency: a complex LU is (2/3) N^3 complex multiply-adds
+    # (8/3) N^3 real flops per frequency: a complex LU is (1/3) N^3 complex multiply-adds
     # (8 real flops each: 4 multiplications, 4 additions counting the accumulate)
     cfg = perf.BenchConfig(sizes=[64], H=1, N=64)
     flops, _ = perf.floor("dense_gf", 64, cfg)
