@@ -248,7 +248,7 @@ def _init_ssm(key, cfg, dtype):
     else:
         Lambda, B = s4d.init(cfg.init, cfg.N)   # S4D-LegS, -Lin, -Inv (chapter 7)
     k_c, k_d, k_dt = jax.random.split(key, 3)
-    tile = lambda x: jnp.broadcast_to(_as_pair(x, dtype), (H, n, 2))  # noqa: E731
+    tile = lambda x: jnp.broadcast_to(_as_pair(x, dtype), (H, n, 2))
     log_neg_re = np.log(-np.real(Lambda))
     params = {
         "Lambda": {"log_neg_re": jnp.broadcast_to(jnp.asarray(log_neg_re, dtype), (H, n)),
@@ -653,7 +653,7 @@ def _block(p, cfg, x, ssm_fn, key=None):
 def _apply_model(params, cfg, u, key=None):
     x = _linear(params["encoder"], u)                                # (B, L, H)
     keys = [None] * cfg.n_layers if key is None else jax.random.split(key, cfg.n_layers)
-    cnn = lambda p, z: (_ssm_apply(p, cfg.layer, z), None)          # noqa: E731
+    cnn = lambda p, z: (_ssm_apply(p, cfg.layer, z), None)
     for p, k in zip(params["layers"], keys):
         x, _ = _block(p, cfg, x, cnn, k)
     if cfg.prenorm:
@@ -711,7 +711,7 @@ def _step_model(params, cfg, cache, u_k):
     x = _linear(params["encoder"], u_k)                              # (batch, H)
     states = []
     for p, rp, s in zip(params["layers"], cache["rnn"], cache["state"]):
-        rnn = lambda p_ssm, z, rp=rp, s=s: _ssm_step(rp, s, z)[::-1]  # noqa: E731
+        rnn = lambda p_ssm, z, rp=rp, s=s: _ssm_step(rp, s, z)[::-1]
         x, s = _block(p, cfg, x, rnn)
         states.append(s)
     if cfg.prenorm:

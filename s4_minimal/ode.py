@@ -93,7 +93,7 @@ def hippo_ode(measure: str, f, times, N: int, h: float, t0: float | None = None)
         x[0] = float(np.asarray(f(np.array([t0 / 2])), dtype=np.float64)[0])
         start = np.log(t0)
         stops = np.log(times)
-        g = lambda tau: f(np.exp(tau))  # noqa: E731  (the input seen in log time)
+        g = lambda tau: f(np.exp(tau))  # the input seen in log time
     else:
         start, stops, g = 0.0, times, f
     out = np.empty((times.size, N))

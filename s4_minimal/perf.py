@@ -244,9 +244,9 @@ def _kernel_method(name, L, cfg):
     if name in ("naive", "dense_gf"):
         inputs = [_dense_inputs(s, H, N) for s in range(3)]
         if name == "naive":
-            one = lambda Ab, Bb, C: ssm.conv_kernel(Ab, Bb, C, L)  # noqa: E731
+            one = lambda Ab, Bb, C: ssm.conv_kernel(Ab, Bb, C, L)
         else:
-            one = lambda Ab, Bb, C: _dense_gf(Ab, Bb, C, L)  # noqa: E731
+            one = lambda Ab, Bb, C: _dense_gf(Ab, Bb, C, L)
         return jax.jit(jax.vmap(one)), inputs, one
     if name.startswith("dplr"):
         inputs = [_dplr_inputs(s, H, N) for s in range(3)]
@@ -254,16 +254,16 @@ def _kernel_method(name, L, cfg):
             f = jax.vmap(lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True))
         else:
             impl = "xla" if name == "dplr_fast_xla" else "auto"
-            f = lambda *a: fast.kernel_dplr_fast(*a, L, real_system=True, impl=impl)  # noqa: E731
-        one = lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True)  # noqa: E731
+            f = lambda *a: fast.kernel_dplr_fast(*a, L, real_system=True, impl=impl)
+        one = lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True)
         return jax.jit(f), inputs, one
     if name.startswith("diag"):
         inputs = [_diag_inputs(s, H, N) for s in range(3)]
         if name == "diag_ref":
             f = jax.vmap(lambda *a: kernels.kernel_diag(*a[:3], a[3], L))
         else:
-            f = lambda *a: fast.kernel_diag_fast(*a, L)  # noqa: E731
-        one = lambda *a: kernels.kernel_diag(*a[:3], a[3], L)  # noqa: E731
+            f = lambda *a: fast.kernel_diag_fast(*a, L)
+        one = lambda *a: kernels.kernel_diag(*a[:3], a[3], L)
         return jax.jit(f), inputs, one
     if name.startswith("cauchy"):
         rng = np.random.default_rng(3)
@@ -275,10 +275,10 @@ def _kernel_method(name, L, cfg):
             W = np.repeat(a[4][:, None, :], 4, axis=1) * np.repeat(a[3][:, None, :], 4, axis=1)
             inputs.append((W, (2 / a[5])[:, None] * t[None, :], a[0]))
         if name == "cauchy_pallas":
-            f = lambda W, om, lam: fast._cauchy_sums_pallas(W, om, lam, interpret=jax.default_backend() != "gpu")  # noqa: E731
+            f = lambda W, om, lam: fast._cauchy_sums_pallas(W, om, lam, interpret=jax.default_backend() != "gpu")
         else:
-            f = lambda W, om, lam: fast._cauchy_sums(W, om, lam, fast.default_chunk(H, L, N))  # noqa: E731
-        one = lambda W, om, lam: kernels._cauchy(W, 1j * om, lam)  # noqa: E731
+            f = lambda W, om, lam: fast._cauchy_sums(W, om, lam, fast.default_chunk(H, L, N))
+        one = lambda W, om, lam: kernels._cauchy(W, 1j * om, lam)
         return jax.jit(f), inputs, one
     if name == "irfft":
         rng = np.random.default_rng(4)
@@ -289,13 +289,13 @@ def _kernel_method(name, L, cfg):
             if L % 2 == 0:
                 x[:, -1] = x[:, -1].real
             inputs.append((x.astype(np.complex64),))
-        one = lambda x: jnp.fft.irfft(x, n=L)  # noqa: E731
+        one = lambda x: jnp.fft.irfft(x, n=L)
         return jax.jit(jax.vmap(one)), inputs, one
     rng = np.random.default_rng(7)
     dense = [_dense_inputs(s, H, N) for s in range(3)]
     us = [rng.standard_normal((H, L)).astype(np.float32) for _ in range(3)]
     if name == "scan":
-        one = lambda Ab, Bb, C, u: ssm.scan_ssm(Ab, Bb, C, u)[1]  # noqa: E731
+        one = lambda Ab, Bb, C, u: ssm.scan_ssm(Ab, Bb, C, u)[1]
         return jax.jit(jax.vmap(one)), [tuple(d) + (u,) for d, u in zip(dense, us)], one
     if name == "fft_conv":
         Ks = [rng.standard_normal((H, L)).astype(np.float32) * 0.01 for _ in range(3)]

@@ -168,9 +168,9 @@ def evaluate(eval_step, mesh: Mesh, params, batches, n_eval: int) -> dict:
     each CPU device evaluates the whole (small) batch.
     """
     if jax.default_backend() == "cpu" and mesh.size > 1:
-        place = lambda a: _replicate(mesh, a)  # noqa: E731
+        place = lambda a: _replicate(mesh, a)
     else:
-        place = lambda a: _shard_batch(mesh, a)  # noqa: E731
+        place = lambda a: _shard_batch(mesh, a)
     total_loss = total_metric = 0.0
     seen = 0
     for x, y in batches:
