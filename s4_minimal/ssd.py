@@ -31,6 +31,8 @@ discretization is the caller's: ``log_a = dt A`` and ``x <- dt x``.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -38,7 +40,7 @@ from ._precision import full_precision
 from ._validate import check_array, check_choice, check_int, concrete, fail
 from .scan import linear_recurrence
 
-__all__ = ["segsum", "semiseparable_matrix", "ssd_naive", "ssd_scan", "ssd_chunked"]
+__all__ = ["segsum", "semiseparable_matrix", "ssd_naive", "ssd_scan", "ssd_chunked", "PRECISIONS"]
 
 _HI = jax.lax.Precision.HIGHEST
 
@@ -62,8 +64,8 @@ def _segsum(log_a):
 
 
 def _heads(BC, heads):
-    """Repeat each group's B or C for the heads that share it: (b, L, g, N) -> (b, L, h, N)."""
-    return jnp.repeat(BC, heads // BC.shape[2], axis=2)
+    """Repeat each group's B or C for the heads that share it: (..., g, N) -> (..., h, N)."""
+    return jnp.repeat(BC, heads // BC.shape[-2], axis=-2)
 
 
 def _semiseparable_matrix(log_a, B, C):
@@ -88,31 +90,37 @@ def _ssd_scan(x, log_a, B, C, method):
     return _einsum("blhpn,blhn->blhp", states, _heads(C, heads))
 
 
-def _ssd_chunked(x, log_a, B, C, Q):
+def _ssd_chunked(x, log_a, B, C, Q, precision=_HI):
     """Mamba-2's chunked algorithm: L = c Q steps in c chunks of Q steps."""
     b, L, h, P = x.shape
-    c = L // Q
-    x, B, C = (t.reshape(b, c, Q, *t.shape[2:]) for t in (x, _heads(B, h), _heads(C, h)))
-    log_a = jnp.moveaxis(log_a.reshape(b, c, Q, h), 3, 1)           # (b, h, c, Q)
+    g = B.shape[2]
+    x, B, C = (t.reshape(b, L // Q, Q, *t.shape[2:]) for t in (x, B, C))
+    log_a = jnp.moveaxis(log_a.reshape(b, L // Q, Q, h), 3, 1)      # (b, h, c, Q)
+    cum = jnp.cumsum(log_a, axis=-1)      # log_a_0 + ... + log_a_i, from the chunk's start
+    dot = functools.partial(jnp.einsum, precision=precision)
 
-    # 1. Inside each chunk: the diagonal block of M, as dense products.
-    decay = jnp.exp(_segsum(log_a))                                 # (b, h, c, Q, Q)
-    scores = _einsum("bcihn,bcjhn->bhcij", C, B) * decay
-    y_inside = _einsum("bhcij,bcjhp->bcihp", scores, x)
+    # 1. Inside each chunk: the diagonal block of M, as dense products. Its decays
+    #    exp(cum_i - cum_j) use sums that start at the chunk, never at t = 0.
+    lower = jnp.tril(jnp.ones((Q, Q), bool))
+    decay = jnp.exp(jnp.where(lower, cum[..., :, None] - cum[..., None, :], -jnp.inf))
+    CB = dot("bcign,bcjgn->bgcij", C, B)                            # shared by g's heads
+    scores = jnp.repeat(CB, h // g, axis=1) * decay                  # (b, h, c, Q, Q)
+    y_inside = dot("bhcij,bcjhp->bcihp", scores, x)
 
     # 2. The state each chunk leaves behind (from a zero start), decayed to its end.
-    to_end = decay[..., -1, :]                                      # (b, h, c, Q)
-    chunk_states = _einsum("bcjhn,bhcj,bcjhp->bchpn", B, to_end, x)
+    to_end = jnp.exp(cum[..., -1:] - cum)                           # (b, h, c, Q)
+    chunk_states = dot("bcjhn,bcjhp->bchpn",
+                       _heads(B, h), jnp.moveaxis(to_end, 1, 3)[..., None] * x)
 
     # 3. A short scan between chunks: the state entering chunk k.
-    chunk_decay = jnp.exp(jnp.sum(log_a, axis=-1))                  # (b, h, c)
+    chunk_decay = jnp.exp(cum[..., -1])                             # (b, h, c)
     after = linear_recurrence(jnp.moveaxis(chunk_decay, 2, 1)[..., None, None],
                               chunk_states, axis=1)
     before = jnp.concatenate([jnp.zeros_like(after[:, :1]), after[:, :-1]], axis=1)
 
     # 4. What the entering state contributes at each step of the chunk.
-    from_start = jnp.exp(jnp.cumsum(log_a, axis=-1))                # (b, h, c, Q)
-    y_across = _einsum("bcihn,bchpn,bhci->bcihp", C, before, from_start)
+    from_start = jnp.moveaxis(jnp.exp(cum), 1, 3)[..., None]        # (b, c, Q, h, 1)
+    y_across = dot("bcihn,bchpn->bcihp", _heads(C, h), before) * from_start
     return (y_inside + y_across).reshape(b, L, h, P)
 
 
@@ -183,21 +191,28 @@ def ssd_scan(x, log_a, B, C, *, method: str = "parallel"):
     return _ssd_scan(*_check("ssd_scan", x, log_a, B, C), method)
 
 
+# Matrix-product precisions of ssd_chunked: full float32 products, or three
+# TensorFloat-32 products that add back what one loses (NVIDIA GPUs only).
+PRECISIONS = {"highest": _HI, "tf32x3": jax.lax.DotAlgorithmPreset.TF32_TF32_F32_X3}
+
+
 @full_precision
-def ssd_chunked(x, log_a, B, C, *, chunk: int = 256):
+def ssd_chunked(x, log_a, B, C, *, chunk: int = 256, precision: str = "highest"):
     """``y = M x`` by Mamba-2's chunked algorithm, chunks of ``chunk`` steps.
 
     Same shapes and result as :func:`ssd_naive`. L need not be a multiple of
     ``chunk``: the sequence is padded at the end with zero inputs (which change no
     earlier output) and the padding is cut from y. Cost O(L Q (N + P)) per head
-    in matrix products, plus a scan over L / Q chunk states.
+    in matrix products, plus a scan over L / Q chunk states. ``precision`` is a
+    key of :data:`PRECISIONS` (``"tf32x3"`` runs on NVIDIA GPUs only).
     """
     x, log_a, B, C = _check("ssd_chunked", x, log_a, B, C)
     Q = check_int("ssd_chunked", "chunk", chunk, minimum=1)
+    precision = PRECISIONS[check_choice("ssd_chunked", "precision", precision, PRECISIONS)]
     L = x.shape[1]
     Q = min(Q, L)
     pad = -L % Q
     if pad:
         x, log_a, B, C = (jnp.pad(t, [(0, 0), (0, pad)] + [(0, 0)] * (t.ndim - 2))
                           for t in (x, log_a, B, C))
-    return _ssd_chunked(x, log_a, B, C, Q)[:, :L]
+    return _ssd_chunked(x, log_a, B, C, Q, precision)[:, :L]
