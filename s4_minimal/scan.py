@@ -25,6 +25,8 @@ Three ways to run the same recurrence are offered by :func:`linear_recurrence`:
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -104,6 +106,12 @@ def _blelloch(a, b):
 _RUN = {"parallel": _parallel, "sequential": _sequential, "blelloch": _blelloch}
 
 
+@functools.partial(jax.jit, static_argnames="method")
+def _run(a, b, method):
+    """Compiled once per shape and method (fast when called outside ``jit``)."""
+    return _RUN[method](a, b)
+
+
 def linear_recurrence(a, b, x0=None, *, axis: int = 0, method: str = "parallel"):
     """``x_k = a_k x_{k-1} + b_k`` elementwise along ``axis``, with ``x_{-1} = x0``.
 
@@ -147,4 +155,4 @@ def linear_recurrence(a, b, x0=None, *, axis: int = 0, method: str = "parallel")
     b = jnp.moveaxis(b.astype(dtype), axis, 0)
     if x0 is not None:
         b = b.at[0].add(a[0] * x0.astype(dtype))
-    return jnp.moveaxis(_RUN[method](a, b), 0, axis)
+    return jnp.moveaxis(_run(a, b, method), 0, axis)
