@@ -40,7 +40,8 @@ import numpy as np
 from . import bench, kernels, ssd
 from .scan import linear_recurrence
 
-__all__ = ["FULL", "QUICK", "run", "main", "MAMBA2_TRITON_H200"]
+__all__ = ["FULL", "QUICK", "run", "diag_rows", "ssd_rows", "ssd_inputs", "format_table",
+           "main", "MAMBA2_TRITON_H200"]
 
 FULL = {
     "diag": {"H": 256, "N_half": 32, "dt": 0.01, "sizes": [1024, 4096, 16384, 65536],
@@ -206,6 +207,22 @@ def _ssd_rows(cfg, repeats, bar):
             rows.append(row)
             bar.update(1)
     return rows
+
+
+class _NoBar:
+    @staticmethod
+    def update(n):
+        pass
+
+
+def diag_rows(cfg, repeats: int = 10):
+    """Part 1 alone for a config like ``FULL["diag"]`` (needs ``jax_enable_x64``)."""
+    return _diag_rows(cfg, repeats, _NoBar())
+
+
+def ssd_rows(cfg, repeats: int = 10):
+    """Part 2 alone for a config like ``FULL["ssd"]`` (needs ``jax_enable_x64``)."""
+    return _ssd_rows(cfg, repeats, _NoBar())
 
 
 def run(config=None, *, quick: bool = False, progress: bool = True):
