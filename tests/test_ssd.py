@@ -156,3 +156,26 @@ def test_bad_options_name_the_argument():
         ssd.ssd_chunked(*args, precision="low")
     with pytest.raises(ValueError, match="'method'"):
         ssd.ssd_scan(*args, method="fast")
+
+
+def test_bench_after_rows_have_the_fields_the_chapters_read(x64):
+    from s4_minimal import bench_after
+
+    tiny = {"diag": {"H": 2, "N_half": 2, "dt": 0.01, "sizes": [32], "batches": [1],
+                     "max_state_gib": 1.0},
+            "ssd": {"batch": 1, "L": 40, "heads": 2, "head_dim": 2, "state": 3, "groups": 1,
+                    "chunk": 16, "reference_chunk": 8},
+            "repeats": 10}
+    result = bench_after.run(tiny, progress=False)
+    assert {"environment", "config", "rows", "mamba2_triton_h200"} <= set(result)
+    methods = {(r["part"], r["method"], r["pass"]) for r in result["rows"]}
+    assert methods >= {("diag", m, "fwd") for m in ("sequential", "parallel", "conv")}
+    assert methods >= {("ssd", m, p) for m in ("chunked", "scan") for p in ("fwd", "fwd+bwd")}
+    for r in result["rows"]:
+        if "skipped" in r:     # chunked_tf32x3 off NVIDIA GPUs
+            assert r["method"] == "chunked_tf32x3"
+            continue
+        assert r["ms"] > 0
+        # float32 against float64 at these tiny sizes (measured at most 2.8e-6)
+        assert r["rel_err_f32"] < 1e-5
+    assert "chunked" in bench_after.format_table(result)
