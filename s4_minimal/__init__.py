@@ -19,7 +19,12 @@ One module per step of the road:
   (``python -m s4_minimal.train``), imported on their own (chapter 9);
 * :mod:`s4_minimal.bench`: the relative errors and timings the chapters report;
 * :mod:`s4_minimal.perf`: the benchmark of chapter 10 (``python -m s4_minimal.perf``),
-  imported on its own.
+  imported on its own;
+* after S4, imported on their own: :mod:`s4_minimal.scan` (the recurrence as a parallel
+  scan, chapter 11), :mod:`s4_minimal.selective` (S6 and the Mamba block, chapter 12,
+  with ``python -m s4_minimal.selective``), :mod:`s4_minimal.ssd` (the matrix view,
+  chapter 13) and their benchmark :mod:`s4_minimal.bench_after`
+  (``python -m s4_minimal.bench_after``).
 
 Importing the package changes no global JAX setting: call
 ``jax.config.update("jax_enable_x64", True)`` yourself for float64.
