@@ -21,6 +21,8 @@ HTML the build writes, never a notebook:
 * The download menu's ".pdf" printed the current page. It now says so ("print this page"), and
   when the whole-book PDF has been built (``scripts/build_pdf.sh``, into ``_build/latex``) the
   menu links to it, and the PDF is copied into the site.
+* The PDF (LaTeX builder) gets SVG figures converted to PDF with ``rsvg-convert`` (Debian's
+  librsvg2-bin, installed by scripts/install_latex.sh) instead of ImageMagick's ``convert``.
 * One search box per page: the theme's header search button is removed (the sidebar has the
   search field), and on the search page the sidebar's field too (the page has its own).
 """
@@ -30,9 +32,11 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.transforms.post_transforms.images import ImageConverter
 
 _CDN_STYLESHEET = re.compile(
     r"<link\b[^>]*\bhref=[\"']https?://[^\"']*font-awesome[^\"']*[\"'][^>]*>\s*",
@@ -222,6 +226,20 @@ def copy_root_files(app, exception):
         shutil.copyfile(icon, Path(app.outdir) / "favicon.ico")
 
 
+class RsvgConverter(ImageConverter):
+    """SVG to PDF for the LaTeX builder, with rsvg-convert (before ImageMagick is asked)."""
+
+    default_priority = 190
+    conversion_rules = [("image/svg+xml", "application/pdf")]
+
+    def is_available(self) -> bool:
+        return shutil.which("rsvg-convert") is not None
+
+    def convert(self, _from: str, _to: str) -> bool:
+        subprocess.run(["rsvg-convert", "-f", "pdf", "-o", _to, _from], check=True)
+        return True
+
+
 def no_header_search(app, config):
     """The theme puts a search field in a header bar of its own unless told otherwise; the
     sidebar has one (and, on a narrow screen, the article's header its search button)."""
@@ -236,6 +254,7 @@ def one_search_box_on_the_search_page(app, pagename, templatename, context, doct
 
 
 def setup(app):
+    app.add_post_transform(RsvgConverter)
     app.connect("config-inited", no_header_search)
     app.connect("html-page-context", one_search_box_on_the_search_page, priority=600)
     app.add_js_file("book_search.js", priority=900)

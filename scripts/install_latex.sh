@@ -5,10 +5,11 @@
 set -uo pipefail
 packages=(latexmk xindy texlive-xetex texlive-latex-extra texlive-latex-recommended
           texlive-fonts-recommended texlive-plain-generic tex-gyre fonts-freefont-otf
-          lmodern poppler-utils)
+          lmodern poppler-utils librsvg2-bin)
 have_all() {
     command -v xelatex >/dev/null && command -v latexmk >/dev/null && command -v xindy >/dev/null &&
     command -v pdfinfo >/dev/null && command -v pdftotext >/dev/null &&
+    command -v rsvg-convert >/dev/null &&
     kpsewhich fncychap.sty >/dev/null 2>&1 && fc-list 2>/dev/null | grep -q FreeSerif
 }
 if have_all; then
@@ -36,7 +37,7 @@ if command -v apt-get >/dev/null 2>&1; then
     fi
 fi
 cat >&2 <<MSG
-!! The whole-book PDF needs TeX Live (xelatex, latexmk, xindy) and poppler-utils.
+!! The whole-book PDF needs TeX Live (xelatex, latexmk, xindy), poppler-utils and librsvg2-bin.
 !! On Debian or Ubuntu, as root:
 !!   apt-get update && apt-get install -y --no-install-recommends ${packages[*]}
 MSG

@@ -115,15 +115,15 @@
       const style = getComputedStyle(block);
       const room = block.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
       m.removeAttribute("data-wide");
-      if (m.scrollWidth > room + 1 || m.getBoundingClientRect().width > room + 1) {
+      m.removeAttribute("data-scroll");
+      if (m.getBoundingClientRect().width > room + 1) {
         m.setAttribute("data-wide", "1");
         if (!watched.has(m)) {
           watched.add(m);
           m.addEventListener("scroll", () => mark(m), { passive: true });
-          if (observer) observer.observe(m);
         }
+        mark(m);
       }
-      mark(m);
     });
   }
 

@@ -4,8 +4,9 @@
  * in the page's [role=main] element. Two things went wrong with this theme: the stemmed term
  * ("woodburi" for "Woodbury") is often not in the text, and then the summary fell back to the
  * start of [role=main], which is the page's button bar, so the reader saw "....ipynb".
- * Here the text comes from the article itself, the place is found with the words the reader
- * typed (then their stems), and a page without a match shows its opening lines.
+ * Here the text comes from the article itself (its prose and outputs; code cells are left out),
+ * the place is found with the words the reader typed (then their stems), formulas are written
+ * in plain symbols, and a page without a match shows its opening lines.
  */
 (function () {
   "use strict";
@@ -45,7 +46,7 @@
 
   function articleText(htmlString, anchor) {
     const doc = new DOMParser().parseFromString(htmlString, "text/html");
-    doc.querySelectorAll(".headerlink, script, style, .toggle-details, .cell_input .highlight-none")
+    doc.querySelectorAll(".headerlink, script, style, .toggle-details, .cell_input")
       .forEach((el) => el.remove());
     doc.querySelectorAll(".math").forEach((el) => {
       const tex = (el.textContent || "").replace(/^\s*\\[(\[]|\\[)\]]\s*$/g, "");
