@@ -21,6 +21,7 @@
   const BOXES = [
     "div.highlight pre",
     ".cell_output pre",
+    ".cell_output .output",
     "div.math",
     "mjx-container[display=\"true\"]",
     ".pst-scrollable-table-container",
@@ -86,7 +87,7 @@
   const narrow = window.matchMedia("(max-width: 600px)");
 
   function phoneFigures() {
-    document.querySelectorAll(".book-wide-figure > img").forEach((img) => {
+    document.querySelectorAll(".book-wide-figure img").forEach((img) => {
       const wide = img.dataset.wideSrc || img.getAttribute("src");
       if (!/\.svg$/.test(wide) || img.dataset.noPhone) return;
       img.dataset.wideSrc = wide;

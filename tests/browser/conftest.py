@@ -288,9 +288,13 @@ _MEASURE = r"""
   const tooWide = [];
   const scrolls = (el) => /(auto|scroll)/.test(getComputedStyle(el).overflowX);
   // a box that scrolls sideways must say so: book_layout.js marks the hidden side(s) in
-  // data-scroll, and book.css draws a shadow there
-  const hasCue = (el) => /(left|right)/.test(el.getAttribute('data-scroll') || '') &&
-                         getComputedStyle(el).boxShadow !== 'none';
+  // data-scroll, and book.css draws a shadow there (a table fades out there instead)
+  const hasCue = (el) => {
+    const st = getComputedStyle(el);
+    const mask = st.maskImage || st.webkitMaskImage || 'none';
+    return /(left|right)/.test(el.getAttribute('data-scroll') || '') &&
+           (st.boxShadow !== 'none' || mask !== 'none');
+  };
   const check = (kind, el) => {
     if (!visible(el)) return;
     const r = el.getBoundingClientRect();
