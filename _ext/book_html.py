@@ -78,7 +78,6 @@ _FRONT_PAGE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Refresh" content="0; url={target}">
-<link rel="icon" href="_static/favicon.svg">
 <title>{title}</title>
 <style>
   body {{ font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto;
