@@ -2,7 +2,8 @@
 # Install everything into .venv and run every test, in this order:
 #   1. unit tests of s4_minimal and the notebook conventions (tests/, not tests/browser),
 #   2. strict nbval on every notebook in book/ (outputs must reproduce),
-#   3. a clean book build with warnings as errors,
+#      then actionlint on .github/workflows and the whole-book PDF (scripts/build_pdf.sh, checked),
+#   3. a clean book build with warnings as errors (it links to and copies in the PDF),
 #   4. the browser suite (tests/browser): headless Chromium reads every page of that build,
 #      offline; screenshots of every page land in _build/screenshots/.
 source "$(dirname "$0")/setup_env.sh"
@@ -12,6 +13,11 @@ echo "== 1/4 unit tests and notebook conventions"
 python -m pytest tests/ --ignore=tests/browser
 echo "== 2/4 nbval (strict) on every notebook in book/"
 python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg book/
+echo "== 2b/4 actionlint on .github/workflows"
+actionlint .github/workflows/*.yml
+echo "workflows: no problems found"
+echo "== 2c/4 the whole-book PDF (scripts/build_pdf.sh), checked"
+bash scripts/build_pdf.sh
 echo "== 3/4 book build, warnings are errors"
 rm -rf _build/html
 jupyter-book build . -W -n --keep-going --all

@@ -3,14 +3,19 @@
 The crawl runs headless Chromium (Debian's ``chromium`` package, driven by Playwright through its
 ``executable_path``; no browser is ever downloaded) over ``_build/html`` served on 127.0.0.1.
 Every request that leaves localhost is blocked and recorded, so the pages are tested offline.
-One session-wide crawl collects, per page, what the tests in ``test_book_in_browser.py`` assert,
-and saves full-page screenshots in the light and the dark theme under ``_build/screenshots/``.
+One session-wide crawl collects, per page, what the tests in ``test_book_in_browser.py`` assert.
+It reads every page in four views: a desktop (1400 x 900) and a phone (390 x 844, touch, overlay
+scroll bars), each in the light and the dark theme; the layout checks (widths, scroll cues, code
+that never wraps, one search box, sliders) run in all four, and a full-page screenshot of each
+view lands under ``_build/screenshots/<view>/``.
 
 Environment:
     BOOK_HTML       folder of the built book (default: _build/html of the repository; built with
                     ``jupyter-book build . -W -n --keep-going`` when it has no index.html)
     CHROMIUM        path of the Chromium binary (default: chromium or chromium-browser on PATH)
     CI              when "true", a missing browser fails the suite instead of skipping it
+    BOOK_PAGES      comma-separated pages to read (e.g. book/03_hippo_ode.html), to try a change
+                    quickly; the suite then fails its check that every page was read
 """
 
 from __future__ import annotations
@@ -32,7 +37,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-VIEWPORT = {"width": 1280, "height": 900}
+# (name, browser-context options): the first is the full check (animations, figure sizes, links,
+# search); every view gets the layout checks and a screenshot.
+VIEWS = [
+    ("desktop-light", {"viewport": {"width": 1400, "height": 900}, "color_scheme": "light"}),
+    ("desktop-dark", {"viewport": {"width": 1400, "height": 900}, "color_scheme": "dark"}),
+    ("phone-light", {"viewport": {"width": 390, "height": 844}, "color_scheme": "light",
+                     "is_mobile": True, "has_touch": True, "device_scale_factor": 2}),
+    ("phone-dark", {"viewport": {"width": 390, "height": 844}, "color_scheme": "dark",
+                    "is_mobile": True, "has_touch": True, "device_scale_factor": 2}),
+]
+
 SEARCH_TERMS = {  # a term and the chapter whose text must come up for it
     "Legendre": "book/01_functions_as_vectors.html",
     "Woodbury": "book/06_s4_kernel.html",
@@ -89,6 +104,14 @@ class PageReport:
     code_chars_per_line: int = 0
     too_wide: list = field(default_factory=list)
     page_scrolls_sideways: bool = False
+    sideways_views: list = field(default_factory=list)  # views in which the page scrolls sideways
+    no_scroll_cue: list = field(default_factory=list)  # boxes that scroll without showing it
+    wrapped_code: list = field(default_factory=list)  # code blocks whose lines wrap
+    split_identifiers: list = field(default_factory=list)  # a name broken across two lines
+    search_boxes: list = field(default_factory=list)  # "view: n" where n != 1
+    sliders: int = 0
+    slider_failures: list = field(default_factory=list)
+    small_figure_text: list = field(default_factory=list)
     animations: int = 0
     animation_failures: list = field(default_factory=list)
     links: list = field(default_factory=list)  # internal hrefs (absolute URLs)
@@ -111,6 +134,7 @@ class Crawl:
     broken_links: list = field(default_factory=list)
     checked_links: int = 0
     unique_link_targets: int = 0
+    views: list = field(default_factory=lambda: [name for name, _ in VIEWS])
 
     def __repr__(self) -> str:  # short, for pytest's failure reports
         return f"Crawl({len(self.pages)} pages of {self.root})"
@@ -125,6 +149,8 @@ class Crawl:
             "outputs": sum(p.outputs for p in pages),
             "code blocks": sum(p.code_blocks for p in pages),
             "animations": sum(p.animations for p in pages),
+            "sliders": sum(p.sliders for p in pages),
+            "views per page": len(VIEWS),
             "links": self.checked_links,
             "link targets": self.unique_link_targets,
             "screenshots": sum(len(p.screenshots) for p in pages),
@@ -260,6 +286,15 @@ _MEASURE = r"""
 
   // width: display formulas, code blocks, outputs must fit in the column
   const tooWide = [];
+  const scrolls = (el) => /(auto|scroll)/.test(getComputedStyle(el).overflowX);
+  // a box that scrolls sideways must say so: book_layout.js marks the hidden side(s) in
+  // data-scroll, and book.css draws a shadow there (a table fades out there instead)
+  const hasCue = (el) => {
+    const st = getComputedStyle(el);
+    const mask = st.maskImage || st.webkitMaskImage || 'none';
+    return /(left|right)/.test(el.getAttribute('data-scroll') || '') &&
+           (st.boxShadow !== 'none' || mask !== 'none');
+  };
   const check = (kind, el) => {
     if (!visible(el)) return;
     const r = el.getBoundingClientRect();
@@ -267,7 +302,8 @@ _MEASURE = r"""
     const past = r.right - colRight;
     // the room it has: its own box (inside a note or a list it is narrower than the column)
     const room = Math.min(el.clientWidth || r.width, colRight - r.left);
-    if (overflow > 1 || past > 1)
+    const scrollsInItsBox = overflow > 1 && scrolls(el) && hasCue(el);
+    if ((overflow > 1 && !scrollsInItsBox) || past > 1)
       tooWide.push(`${kind} ${Math.round(Math.max(el.scrollWidth, r.width))} px in ${Math.round(room)} px: ${describe(el)}`);
   };
   const display = Array.from(article.querySelectorAll('mjx-container[display="true"]'));
@@ -281,7 +317,70 @@ _MEASURE = r"""
   out.outputs = outputs.length;
   outputs.forEach(el => check('output', el));
   article.querySelectorAll('.cell_output pre, .cell_output img, .cell_output table').forEach(el => check('output', el));
+  // any element at all: past the column only inside a box that scrolls within the column
+  const noCue = [];
+  const walker2 = document.createTreeWalker(article, NodeFilter.SHOW_ELEMENT, {
+    acceptNode: (el) => el.tagName === 'MJX-ASSISTIVE-MML' ? NodeFilter.FILTER_REJECT :
+      (el.parentElement && el.parentElement.closest('mjx-container')) ? NodeFilter.FILTER_REJECT :
+      NodeFilter.FILTER_ACCEPT});
+  for (let el = walker2.nextNode(); el; el = walker2.nextNode()) {
+    if (el.getClientRects().length === 0) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (scrolls(el) && el.scrollWidth > el.clientWidth + 1 && !hasCue(el))
+      noCue.push(`${el.tagName.toLowerCase()}.${(el.className || '').toString().split(' ')[0]} ` +
+                 `${el.scrollWidth} px in ${el.clientWidth} px, no cue: ${describe(el)}`);
+    if (r.right > colRight + 1 || r.left < colLeft - 1) {
+      let box = el.parentElement;
+      while (box && box !== article && !scrolls(box)) box = box.parentElement;
+      const inside = box && box !== article && box.getBoundingClientRect().right <= colRight + 1;
+      if (!inside)
+        tooWide.push(`${el.tagName.toLowerCase()} ${Math.round(r.left - colLeft)}..${Math.round(r.right - colLeft)} px ` +
+                     `in a ${Math.round(colRight - colLeft)} px column: ${describe(el)}`);
+    }
+  }
+  out.noCue = Array.from(new Set(noCue));
   out.tooWide = Array.from(new Set(tooWide));
+  // code never wraps a line: indentation is kept and no name is split
+  out.wrappedCode = Array.from(article.querySelectorAll('div.highlight pre, .cell_output pre'))
+    .filter(pre => visible(pre) && getComputedStyle(pre).whiteSpace !== 'pre').map(
+      pre => `white-space: ${getComputedStyle(pre).whiteSpace}: ${describe(pre)}`);
+  // inline code that wraps may break between words, never inside a name
+  const split = [];
+  const range = document.createRange();
+  for (const code of article.querySelectorAll('code')) {
+    if (code.closest('pre') || code.getClientRects().length < 2) continue;
+    const texts = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    let prev = null;
+    for (let n = texts.nextNode(); n; n = texts.nextNode()) {
+      const t = n.textContent;
+      for (let i = 0; i < t.length; i++) {
+        if (/\s/.test(t[i])) {  // a break at a space (which may have no box of its own) is fine
+          if (prev) prev.ch = ' ';
+          continue;
+        }
+        range.setStart(n, i); range.setEnd(n, i + 1);
+        const rects = range.getClientRects();
+        if (!rects.length) continue;
+        const top = rects[0].top;
+        if (prev && top > prev.top + 2 && /\w/.test(prev.ch) && /\w/.test(t[i]))
+          split.push(`"${(code.textContent || '').slice(0, 60)}" broken between "${prev.ch}" and "${t[i]}"`);
+        prev = {ch: t[i], top};
+      }
+    }
+  }
+  out.splitIdentifiers = split;
+  // one search box: the visible search fields and buttons of the whole page
+  const searchSel = 'input[type="search"], input[name="q"], .search-button-field, button.search-button, .search-button__button';
+  out.searchBoxes = Array.from(document.querySelectorAll(searchSel)).filter(el => {
+    if (el.getClientRects().length === 0) return false;
+    const st = getComputedStyle(el);
+    if (st.visibility === 'hidden' || st.display === 'none' || +st.opacity === 0) return false;
+    const r = el.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2 || r.right <= 0 || r.left >= window.innerWidth) return false;
+    return !(el.parentElement && el.parentElement.closest(searchSel));
+  }).map(el => (el.tagName + '.' + (el.className || '').toString().split(' ')[0] + ' ' +
+                (el.textContent || el.placeholder || '').trim().slice(0, 30)));
   // how many characters of code fit on one line of a code block (for the failure messages)
   out.codeChars = 0;
   const pre = article.querySelector('div.highlight pre');
@@ -358,6 +457,72 @@ _ANIMATIONS = """
           frames: slider ? slider.max : null, missingIcons};
 })
 """
+
+
+_SVG_TEXT = """
+async () => {
+  // SVG figures: the smallest text as drawn on screen (font-size x shown width / viewBox width)
+  const out = [];
+  const article = document.querySelector('article.bd-article') || document.body;
+  for (const img of article.querySelectorAll('img')) {
+    if (!/\\.svg($|[?#])/.test(img.getAttribute('src') || '') || img.getClientRects().length === 0) continue;
+    const text = await (await fetch(img.src)).text();
+    const svg = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+    const viewBox = (svg.getAttribute('viewBox') || '').split(/[ ,]+/).map(Number);
+    const width = viewBox.length === 4 ? viewBox[2] : parseFloat(svg.getAttribute('width'));
+    const sizes = Array.from(text.matchAll(/font-size[=:]\\s*"?([0-9.]+)/g)).map(m => +m[1]);
+    if (!width || !sizes.length) continue;
+    const px = Math.min(...sizes) * img.getBoundingClientRect().width / width;
+    out.push({src: img.getAttribute('src'), px});
+  }
+  return out;
+}
+"""
+
+# Smallest on-screen text of an SVG figure that is still legible (the book's body text is 16 px).
+MIN_FIGURE_TEXT_PX = 9.0
+
+_SLIDERS = """
+() => Array.from(document.querySelectorAll('div.book-slider')).map((div, i) => {
+  div.setAttribute('data-test-slider', String(i));
+  return {index: i, inputs: div.querySelectorAll('input[type=range]').length,
+          frames: +div.getAttribute('data-frames')};
+})
+"""
+
+_SLIDER_STATE = """(el) => [el.querySelector('img').src, el.getAttribute('data-frame'),
+  Array.from(el.querySelectorAll('output')).map(o => o.textContent).join(' | '),
+  el.querySelector('img').complete && el.querySelector('img').naturalWidth > 0]"""
+
+
+def _slider_moves(page, index: int, inputs: int) -> list[str]:
+    """Move each range input of slider ``index`` one step with the keyboard, as a reader would;
+    return what did not change (the image, the frame, the value shown beside the slider)."""
+    problems = []
+    div = page.locator(f'div.book-slider[data-test-slider="{index}"]')
+    if inputs == 0:
+        return [f"slider {index}: no range input"]
+    for k in range(inputs):
+        handle = div.locator("input[type=range]").nth(k)
+        handle.scroll_into_view_if_needed()
+        before = div.evaluate(_SLIDER_STATE)
+        at_end = handle.evaluate("r => +r.value >= +r.max")
+        key, back = ("ArrowLeft", "ArrowRight") if at_end else ("ArrowRight", "ArrowLeft")
+        handle.focus()
+        handle.press(key)
+        page.wait_for_timeout(150)
+        after = div.evaluate(_SLIDER_STATE)
+        changed = [name for name, a, b in zip(("image", "frame", "value"), before, after) if a != b]
+        if len(changed) < 3:
+            problems.append(f"slider {index}, input {k}: pressing {key} left "
+                            f"{sorted({'image', 'frame', 'value'} - set(changed))} unchanged")
+        elif not after[3]:
+            problems.append(f"slider {index}, input {k}: the new frame did not load")
+        handle.press(back)
+        page.wait_for_timeout(50)
+        if div.evaluate(_SLIDER_STATE)[1] != before[1]:
+            problems.append(f"slider {index}, input {k}: {back} did not go back to frame {before[1]}")
+    return problems
 
 
 def _animation_plays(page, index: int) -> str | None:
@@ -474,13 +639,14 @@ def crawl(server) -> Crawl:
     shots = REPO / "_build" / "screenshots"
     if os.environ.get("BOOK_HTML"):
         shots = root.parent / "screenshots"
-    for theme in ("light", "dark"):
-        shutil.rmtree(shots / theme, ignore_errors=True)
-        (shots / theme).mkdir(parents=True, exist_ok=True)
+    for view, _ in VIEWS:
+        shutil.rmtree(shots / view, ignore_errors=True)
+        (shots / view).mkdir(parents=True, exist_ok=True)
 
     blocked: list = []
-    pages = {rel: PageReport(rel) for rel in book_pages(root)}
-    current = {"page": None}
+    only = [p for p in os.environ.get("BOOK_PAGES", "").split(",") if p]
+    pages = {rel: PageReport(rel) for rel in book_pages(root) if not only or rel in only}
+    current = {"page": None, "view": VIEWS[0][0]}
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -497,82 +663,95 @@ def crawl(server) -> Crawl:
                 blocked.append((current["page"], url))
                 route_.abort()
 
-        context = browser.new_context(viewport=VIEWPORT, color_scheme="light")
-        context.route("**/*", route)
-        page = context.new_page()
-        page.set_default_timeout(30000)
-
         def on_console(msg):
             if msg.type == "error" and current["page"] in pages:
-                pages[current["page"]].console_errors.append(msg.text[:300])
+                pages[current["page"]].console_errors.append(f"[{current['view']}] {msg.text[:300]}")
 
         def on_pageerror(err):
             if current["page"] in pages:
-                pages[current["page"]].console_errors.append(f"uncaught: {str(err)[:300]}")
+                pages[current["page"]].console_errors.append(
+                    f"[{current['view']}] uncaught: {str(err)[:300]}")
 
         def on_response(resp):
             if resp.status >= 400 and current["page"] in pages:
-                pages[current["page"]].failed_requests.append(f"{resp.status} {resp.url[len(origin):]}")
+                pages[current["page"]].failed_requests.append(
+                    f"[{current['view']}] {resp.status} {resp.url[len(origin):]}")
 
         def on_failed(req):
             if current["page"] in pages and req.url.startswith(origin):
-                pages[current["page"]].failed_requests.append(f"failed {req.url[len(origin):]}")
+                pages[current["page"]].failed_requests.append(
+                    f"[{current['view']}] failed {req.url[len(origin):]}")
 
-        page.on("console", on_console)
-        page.on("pageerror", on_pageerror)
-        page.on("response", on_response)
-        page.on("requestfailed", on_failed)
-
-        for rel, report in pages.items():
-            current["page"] = rel
-            _open(page, origin, rel)
-            report.final_url = page.url[len(origin):]
-            m = page.evaluate(_MEASURE, RAW_TEX.pattern)
-            report.title = m["title"]
-            report.formulas, report.untypeset = m["formulas"], m["untypeset"]
-            report.math_errors, report.raw_tex = m["mathErrors"], m["rawTex"]
-            report.images, report.broken_images = m["images"], m["brokenImages"]
-            report.transparent_figures = m["transparentFigures"]
-            report.shrunk_figures = m["shrunkFigures"]
-            report.outputs, report.code_blocks = m["outputs"], m["codeBlocks"]
-            report.display_formulas, report.column_width = m["displayFormulas"], m["column"]
-            report.code_chars_per_line = m["codeChars"]
-            report.too_wide, report.page_scrolls_sideways = m["tooWide"], m["pageScrollsSideways"]
-            report.links, report.external_links = m["links"], m["externalLinks"]
-            report.unresolved_xrefs = m["unresolvedXrefs"]
-            report.download_links, report.launch_links = m["downloadLinks"], m["launchLinks"]
-            report.text_chars = m["textChars"]
-            animations = page.evaluate(_ANIMATIONS)
-            report.animations = len(animations)
-            for anim in animations:
-                if anim["missingIcons"]:
-                    report.animation_failures.append(
-                        f"animation {anim['index']}: no icon on buttons {anim['missingIcons']}")
-                why = _animation_plays(page, anim["index"])
-                if why:
-                    report.animation_failures.append(f"animation {anim['index']}: {why}")
-            shot = shots / "light" / _screenshot_name(rel)
-            page.evaluate("() => window.scrollTo(0, 0)")
-            page.screenshot(path=str(shot), full_page=True)
-            report.screenshots.append(str(shot))
-
-        current["page"] = "search"
-        search = {term: _search(page, origin, term, shots / "light") for term in SEARCH_TERMS}
-
-        # The dark theme: the same pages, screenshots only (a person looks at them); console
-        # errors are still collected.
-        dark = browser.new_context(viewport=VIEWPORT, color_scheme="dark")
-        dark.route("**/*", route)
-        dark.add_init_script("try { localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark'); } catch (e) {}")
-        dpage = dark.new_page()
-        dpage.on("console", on_console)
-        dpage.on("pageerror", on_pageerror)
-        for rel, report in pages.items():
-            current["page"] = rel
-            _open(dpage, origin, rel)
-            shot = shots / "dark" / _screenshot_name(rel)
-            dpage.screenshot(path=str(shot), full_page=True)
-            report.screenshots.append(str(shot))
+        search = {}
+        for view_index, (view, options) in enumerate(VIEWS):
+            current["view"] = view
+            first = view_index == 0
+            context = browser.new_context(**options)
+            context.route("**/*", route)
+            mode = options["color_scheme"]
+            context.add_init_script(
+                f"try {{ localStorage.setItem('mode', '{mode}'); localStorage.setItem('theme', '{mode}'); }} catch (e) {{}}")
+            page = context.new_page()
+            page.set_default_timeout(30000)
+            page.on("console", on_console)
+            page.on("pageerror", on_pageerror)
+            page.on("response", on_response)
+            page.on("requestfailed", on_failed)
+            for rel, report in pages.items():
+                current["page"] = rel
+                _open(page, origin, rel)
+                m = page.evaluate(_MEASURE, RAW_TEX.pattern)
+                tag = f"[{view}] "
+                if first:
+                    report.final_url = page.url[len(origin):]
+                    report.title = m["title"]
+                    report.formulas, report.untypeset = m["formulas"], m["untypeset"]
+                    report.math_errors, report.raw_tex = m["mathErrors"], m["rawTex"]
+                    report.images, report.broken_images = m["images"], m["brokenImages"]
+                    report.transparent_figures = m["transparentFigures"]
+                    report.shrunk_figures = m["shrunkFigures"]
+                    report.outputs, report.code_blocks = m["outputs"], m["codeBlocks"]
+                    report.display_formulas, report.column_width = m["displayFormulas"], m["column"]
+                    report.code_chars_per_line = m["codeChars"]
+                    report.page_scrolls_sideways = m["pageScrollsSideways"]
+                    report.links, report.external_links = m["links"], m["externalLinks"]
+                    report.unresolved_xrefs = m["unresolvedXrefs"]
+                    report.download_links, report.launch_links = m["downloadLinks"], m["launchLinks"]
+                    report.text_chars = m["textChars"]
+                    animations = page.evaluate(_ANIMATIONS)
+                    report.animations = len(animations)
+                    for anim in animations:
+                        if anim["missingIcons"]:
+                            report.animation_failures.append(
+                                f"animation {anim['index']}: no icon on buttons {anim['missingIcons']}")
+                        why = _animation_plays(page, anim["index"])
+                        if why:
+                            report.animation_failures.append(f"animation {anim['index']}: {why}")
+                # the layout, in every view
+                report.too_wide += [tag + x for x in m["tooWide"]]
+                report.no_scroll_cue += [tag + x for x in m["noCue"]]
+                report.wrapped_code += [tag + x for x in m["wrappedCode"]]
+                report.split_identifiers += [tag + x for x in m["splitIdentifiers"]]
+                if m["pageScrollsSideways"]:
+                    report.sideways_views.append(view)
+                if len(m["searchBoxes"]) != 1:
+                    report.search_boxes.append(f"{tag}{len(m['searchBoxes'])} search boxes: {m['searchBoxes']}")
+                for figure in page.evaluate(_SVG_TEXT):
+                    if figure["px"] < MIN_FIGURE_TEXT_PX:
+                        report.small_figure_text.append(
+                            f"{tag}{figure['src']}: smallest text {figure['px']:.1f} px on screen")
+                sliders = page.evaluate(_SLIDERS)
+                report.sliders = len(sliders)
+                for slider in sliders:
+                    report.slider_failures += [tag + x for x in _slider_moves(page, slider["index"], slider["inputs"])]
+                shot = shots / view / _screenshot_name(rel)
+                page.evaluate("() => window.scrollTo(0, 0)")
+                page.screenshot(path=str(shot), full_page=True)
+                report.screenshots.append(str(shot))
+            if first:
+                current["page"] = "search"
+                search = {term: _search(page, origin, term, shots / view) for term in SEARCH_TERMS}
+            context.close()
         browser.close()
 
     result = Crawl(root=root, origin=origin, pages=pages, blocked_requests=blocked,

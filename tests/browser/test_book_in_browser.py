@@ -1,11 +1,13 @@
 """The book as a reader meets it, checked in headless Chromium, offline, page by page.
 
 Each test asserts one claim over every page of the built book and lists every page that breaks
-it. The crawl itself (and what is measured how) is in conftest.py.
+it; the layout claims hold in all four views (desktop and phone, light and dark theme), and a
+failure names its view. The crawl itself (and what is measured how) is in conftest.py.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+# Raw TeX in a search summary: a backslash command (\Delta, \frac) or math delimiters (\( \[).
+SUMMARY_TEX = re.compile(r"\\(?:[A-Za-z]{2,}|[()\[\]])|\$\$")
 
 
 def _failures(crawl, attribute):
@@ -102,13 +106,55 @@ def test_figures_are_not_shrunk_below_legibility(crawl):
 
 
 def test_nothing_is_wider_than_the_column(crawl):
+    """No element is wider than its column unless it scrolls inside its own box (which then
+    shows a cue), at desktop and phone width, in both themes."""
     failures = _failures(crawl, "too_wide")
-    sideways = [rel for rel, r in crawl.pages.items() if r.page_scrolls_sideways]
+    sideways = {rel: r.sideways_views for rel, r in crawl.pages.items() if r.sideways_views}
     fits = max((r.code_chars_per_line for r in crawl.pages.values()), default=0)
     assert not failures, (
         f"wider than the text column (cut off or scrolled; a code or output line fits {fits} "
         "characters):\n" + _fmt(failures))
     assert not sideways, f"pages that scroll sideways: {sideways}"
+
+
+def test_boxes_that_scroll_sideways_show_it(crawl):
+    """A phone shows no scroll bar until one scrolls: a box that hides part of its content
+    (code, formula, table, figure) shows a shadow on the side where more is."""
+    failures = _failures(crawl, "no_scroll_cue")
+    assert not failures, "boxes that scroll sideways with no visible cue:\n" + _fmt(failures)
+
+
+def test_code_lines_never_wrap(crawl):
+    """A wrapped code line restarts at column 0 and reads as code with the wrong indentation."""
+    failures = _failures(crawl, "wrapped_code")
+    assert not failures, "code blocks whose lines wrap:\n" + _fmt(failures)
+
+
+def test_no_name_is_split_across_lines(crawl):
+    failures = _failures(crawl, "split_identifiers")
+    assert not failures, "inline code broken inside a name:\n" + _fmt(failures)
+
+
+def test_one_search_box_per_page(crawl):
+    failures = _failures(crawl, "search_boxes")
+    assert not failures, "pages without exactly one visible search box:\n" + _fmt(failures)
+
+
+def test_svg_figures_have_legible_text(crawl):
+    """The road of chapters (an SVG drawn to the column's width) keeps legible text on a phone."""
+    failures = _failures(crawl, "small_figure_text")
+    assert not failures, "SVG figures whose text is too small on screen:\n" + _fmt(failures)
+
+
+def test_sliders_move_their_figures(crawl):
+    """Figures a reader moves without a kernel: pressing an arrow key on each slider changes the
+    image, the frame and the value shown, in every view."""
+    counts = {rel: r.sliders for rel, r in crawl.pages.items() if r.sliders}
+    for chapter in ("book/02_online_approximation.html", "book/04_ode_to_rnn.html",
+                    "book/05_convolution_view.html"):
+        assert counts.get(chapter, 0) >= 1, f"no slider on {chapter}: {counts}"
+    failures = _failures(crawl, "slider_failures")
+    assert not failures, "sliders:\n" + _fmt(failures)
 
 
 def test_animations_play(crawl):
@@ -136,6 +182,62 @@ def test_search_finds_a_chapter_with_readable_text(crawl, term):
     unreadable = [r["summary"] for r in found if r["summary"].rstrip(".").endswith("ipynb")
                   or re.fullmatch(r"[.\s]*\w*\.ipynb[.\s]*", r["summary"])]
     assert not unreadable, f"summaries that are file names: {unreadable}"
+    tex = [r["summary"] for r in found if SUMMARY_TEX.search(r["summary"])]
+    assert not tex, f"summaries that show TeX source: {tex}"
+
+
+def _soup(path: Path):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(path.read_text(encoding="utf8"), "html.parser")
+
+
+def test_every_page_has_a_favicon(crawl):
+    """Each page names its icon, so the browser does not ask for a missing /favicon.ico."""
+    missing = {}
+    for rel in crawl.pages:
+        if rel == "index.html":  # the redirect at the root: /favicon.ico (checked below) serves it
+            continue
+        page = crawl.root / rel
+        icons = [link.get("href") for link in _soup(page).find_all("link", rel="icon")]
+        if not icons or not (page.parent / icons[0]).is_file():
+            missing[rel] = f"icon links: {icons}"
+    assert not missing, "pages without a favicon:\n" + _fmt(missing)
+    assert (crawl.root / "favicon.ico").is_file(), "no favicon.ico at the root of the site"
+
+
+def test_no_empty_general_index(crawl):
+    """The book defines no index entries: no genindex page and no link to one."""
+    index = crawl.root / "genindex.html"
+    if index.exists():
+        entries = _soup(index).select("table.indextable a")
+        assert entries, "genindex.html is empty"
+        return
+    linking = [rel for rel, r in crawl.pages.items() if any("genindex" in h for h in r.links)]
+    assert not linking, f"pages linking to a missing genindex.html: {linking}"
+
+
+def test_download_menu_offers_the_whole_book_pdf(crawl):
+    """The download menu's print entry says it prints the page; the whole book is one PDF."""
+    built = (REPO / "_build" / "latex" / "s4_from_first_principles.pdf").is_file()
+    if not built and os.environ.get("BOOK_HTML") is None and not _on_ci():
+        pytest.skip("no whole-book PDF was built (bash scripts/build_pdf.sh)")
+    pdf = crawl.root / "s4_from_first_principles.pdf"
+    assert pdf.is_file() and pdf.stat().st_size > 100_000, f"no PDF in the site at {pdf}"
+    problems = {}
+    for rel in _chapters(crawl):
+        soup = _soup(crawl.root / rel)
+        links = [a.get("href", "") for a in soup.select(".dropdown-download-buttons a")]
+        texts = " ".join(el.get_text(" ", strip=True) for el in soup.select(".dropdown-download-buttons li"))
+        if not any(h.endswith("s4_from_first_principles.pdf") for h in links):
+            problems[rel] = f"no link to the whole-book PDF in the download menu: {links}"
+        elif "print this page" not in texts:
+            problems[rel] = f"the print entry does not say it prints the page: {texts!r}"
+    assert not problems, "download menus:\n" + _fmt(problems)
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 def test_front_page_is_not_empty(crawl):
@@ -174,4 +276,4 @@ def test_chapters_offer_the_notebook_and_launch_buttons(crawl):
 def test_screenshots_were_saved(crawl):
     missing = [s for r in crawl.pages.values() for s in r.screenshots if not Path(s).is_file()]
     assert not missing, missing
-    assert sum(len(r.screenshots) for r in crawl.pages.values()) == 2 * len(crawl.pages)
+    assert sum(len(r.screenshots) for r in crawl.pages.values()) == len(crawl.views) * len(crawl.pages)
