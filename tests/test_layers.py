@@ -19,14 +19,19 @@ TOL = {jnp.float64: 1e-10, jnp.float32: 1e-3}
 KINDS = [("dplr", "legs"), ("diag", "legs"), ("diag", "lin"), ("diag", "inv")]
 
 
+def _both_modes(params, cfg, u):
+    """The layer's output in CNN mode and in RNN mode, side by side."""
+    rnn_params = layers.ssm_rnn_params(params, cfg, u.shape[0])
+    return layers.ssm_apply(params, cfg, u), layers.ssm_scan(rnn_params, u)
+
+
 @functools.lru_cache(maxsize=None)
 def _jitted():
+    # One jitted program per comparison (compilation is most of these tests' time).
     return dict(
-        apply=jax.jit(layers.ssm_apply, static_argnums=1),
-        rnn=jax.jit(layers.ssm_rnn_params, static_argnums=(1, 2)),
-        scan=jax.jit(layers.ssm_scan),
-        kernel=jax.jit(layers.ssm_kernel, static_argnums=(1, 2)),
+        both=jax.jit(_both_modes, static_argnums=1),
         model=jax.jit(layers.apply_model, static_argnums=1),
+        model_both=jax.jit(_model_both_modes, static_argnums=1),
     )
 
 
@@ -37,8 +42,7 @@ def rel(a, b):
 def cnn_rnn_gap(params, cfg, L, dtype, seed=1):
     f = _jitted()
     u = jax.random.normal(jax.random.key(seed), (L, cfg.H), dtype)
-    y_cnn = f["apply"](params, cfg, u)
-    y_rnn = f["scan"](f["rnn"](params, cfg, L), u)
+    y_cnn, y_rnn = f["both"](params, cfg, u)
     assert y_cnn.dtype == y_rnn.dtype == dtype
     return rel(y_rnn, y_cnn)
 
@@ -269,13 +273,18 @@ def _train_briefly(cfg, steps=150, L=128, seed=0):
     return params
 
 
+def _model_both_modes(params, cfg, cache, u):
+    """A stack's outputs in CNN mode and in RNN mode (one step at a time from ``cache``)."""
+    step = lambda c, u_k: layers.step_model(params, cfg, c, u_k)  # noqa: E731
+    _, y_rnn = jax.lax.scan(step, cache, jnp.swapaxes(u, 0, 1))
+    return layers.apply_model(params, cfg, u), jnp.swapaxes(y_rnn, 0, 1)
+
+
 def model_gap(params, cfg, L, dtype):
     u = jax.random.normal(jax.random.key(7), (2, L, cfg.d_input), dtype)
-    y_cnn = _jitted()["model"](params, cfg, u)
     cache = layers.init_cache(params, cfg, 2, L)
-    step = lambda c, u_k: layers.step_model(params, cfg, c, u_k)  # noqa: E731
-    _, y_rnn = jax.jit(lambda c, us: jax.lax.scan(step, c, us))(cache, jnp.swapaxes(u, 0, 1))
-    return rel(jnp.swapaxes(y_rnn, 0, 1), y_cnn)
+    y_cnn, y_rnn = _jitted()["model_both"](params, cfg, cache, u)
+    return rel(y_rnn, y_cnn)
 
 
 @pytest.mark.parametrize("kernel,init", [("dplr", "legs"), ("diag", "legs")])
