@@ -10,9 +10,12 @@ source "$(dirname "$0")/setup_env.sh"
 bash scripts/install_browser.sh
 python -m s4_minimal
 echo "== 1/4 unit tests and notebook conventions"
-python -m pytest tests/ --ignore=tests/browser
+# Two worker processes (pytest-xdist): the tests' time is mostly XLA compilation, one
+# core each. --durations lists the slowest tests, so the log says where the time went.
+python -m pytest tests/ --ignore=tests/browser -n 2 --durations=25
 echo "== 2/4 nbval (strict) on every notebook in book/"
-python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg book/
+python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+    --durations=25 book/
 echo "== 2b/4 actionlint on .github/workflows"
 actionlint .github/workflows/*.yml
 echo "workflows: no problems found"
