@@ -31,13 +31,14 @@ Memory is XLA's count for one compiled call (arguments + outputs + temporaries).
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import bench, kernels, ssd
+from . import bench, environment, kernels, ssd
 from .scan import linear_recurrence
 
 __all__ = ["FULL", "QUICK", "run", "diag_rows", "ssd_rows", "ssd_inputs", "format_table",
@@ -243,7 +244,8 @@ def run(config=None, *, quick: bool = False, progress: bool = True):
     total = 3 * len(d["sizes"]) * len(d["batches"]) + 6
     with tqdm(total=total, desc="bench_after", disable=not progress) as bar:
         rows = _diag_rows(d, repeats, bar) + _ssd_rows(config["ssd"], repeats, bar)
-    return {"environment": bench.environment_info(), "config": config, "quick": quick,
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return {"environment": {**environment(), "date": date}, "config": config, "quick": quick,
             "mamba2_triton_h200": MAMBA2_TRITON_H200, "rows": rows}
 
 

@@ -267,7 +267,7 @@ def test_kernel_dplr_batches_over_channels_with_vmap(x64):
 def _lowered_fwd_and_grad(real_system, H=4, N=16, L=1024):
     """Lowered forward and forward+backward of kernel_dplr over H channels, as the
     benchmarks run it (vmap, gradient with respect to every input)."""
-    from s4_minimal.bench import _dplr_inputs
+    from s4_minimal.perf import _dplr_inputs
     args = [jnp.asarray(x) for x in _dplr_inputs(0, H, N)]
     f = jax.vmap(lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=real_system))
 

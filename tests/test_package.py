@@ -27,7 +27,9 @@ def test_python_m_s4_minimal_reports_versions_backend_and_devices():
     out = subprocess.run([sys.executable, "-m", "s4_minimal"], capture_output=True, text=True,
                          check=True).stdout
     keys = [line.split()[0] for line in out.strip().splitlines()]
-    assert keys == ["s4_minimal", "python", "jax", "numpy", "backend", "devices", "x64"]
+    assert keys == list(s4_minimal.environment())
+    assert keys == ["s4_minimal", "python", "jax", "jaxlib", "numpy", "backend", "backend_version",
+                    "platform", "device", "device_count", "devices", "x64"]
     assert s4_minimal.__version__ in out and jax.__version__ in out
     assert jax.default_backend() in out
 
