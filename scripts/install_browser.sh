@@ -11,25 +11,12 @@ for name in "${CHROMIUM:-}" chromium chromium-browser; do
     fi
 done
 packages=(chromium fonts-dejavu-core fonts-liberation fonts-noto-color-emoji)
-if command -v apt-get >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        SUDO=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        SUDO=(unavailable)
-    fi
-    if [ "${SUDO[0]:-}" != unavailable ]; then
-        echo "== installing Chromium for the browser tests: apt-get install ${packages[*]}"
-        if "${SUDO[@]}" apt-get update -qq && \
-           DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
-               "${packages[@]}" >/dev/null; then
-            echo "== browser: $(chromium --version 2>/dev/null | head -n 1)"
-            exit 0
-        fi
-        echo "!! apt-get could not install Chromium" >&2
-    fi
-fi
+echo "== installing Chromium for the browser tests: apt-get install ${packages[*]}"
+bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
+case $? in
+    0) echo "== browser: $(chromium --version 2>/dev/null | head -n 1)"; exit 0 ;;
+    1) echo "!! apt-get could not install Chromium" >&2 ;;
+esac
 cat >&2 <<MSG
 !! The browser tests (tests/browser) need Chromium, which is not installed.
 !! On Debian or Ubuntu, as root:  apt-get update && apt-get install -y chromium

@@ -16,26 +16,14 @@ if have_all; then
     echo "== TeX: $(xelatex --version | head -n 1)"
     exit 0
 fi
-if command -v apt-get >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ]; then
-        SUDO=()
-    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        SUDO=(sudo -n)
-    else
-        SUDO=(unavailable)
-    fi
-    if [ "${SUDO[0]:-}" != unavailable ]; then
-        echo "== installing TeX Live for the PDF: apt-get install ${packages[*]}"
-        start=$(date +%s)
-        if "${SUDO[@]}" apt-get update -qq && \
-           DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends \
-               "${packages[@]}" >/dev/null; then
-            echo "== TeX Live installed in $(( $(date +%s) - start )) s: $(xelatex --version | head -n 1)"
-            exit 0
-        fi
-        echo "!! apt-get could not install TeX Live" >&2
-    fi
-fi
+echo "== installing TeX Live for the PDF: apt-get install ${packages[*]}"
+start=$(date +%s)
+bash "$(dirname "$0")/apt_install.sh" "${packages[@]}"
+case $? in
+    0) echo "== TeX Live installed in $(( $(date +%s) - start )) s: $(xelatex --version | head -n 1)"
+       exit 0 ;;
+    1) echo "!! apt-get could not install TeX Live" >&2 ;;
+esac
 cat >&2 <<MSG
 !! The whole-book PDF needs TeX Live (xelatex, latexmk, xindy), poppler-utils and librsvg2-bin.
 !! On Debian or Ubuntu, as root:
