@@ -14,8 +14,10 @@ echo "== 1/4 unit tests and notebook conventions"
 # core each. --durations lists the slowest tests, so the log says where the time went.
 python -m pytest tests/ --ignore=tests/browser -n 2 --durations=25
 echo "== 2/4 nbval (strict) on every notebook in book/"
+# Two workers, each notebook whole on one of them (--dist loadfile: a notebook's cells share
+# one kernel).
 python -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-    --durations=25 book/
+    -n 2 --dist loadfile --durations=25 book/
 echo "== 2b/4 actionlint on .github/workflows"
 actionlint .github/workflows/*.yml
 echo "workflows: no problems found"
