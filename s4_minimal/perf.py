@@ -47,8 +47,8 @@ METHODS = {
 }
 #: Layer-level methods (batch of sequences, H channels, DPLR kernel).
 LAYER_METHODS = {
-    "layer_ref": "layers.ssm_apply with the reference kernel_dplr",
-    "layer_fast": "layers.ssm_apply with fast.layer_kernels_dplr",
+    "layer_ref": "layers.ssm_apply, kernel_impl=\"reference\" (kernels.kernel_dplr)",
+    "layer_fast": "layers.ssm_apply, kernel_impl=\"fast\" (fast.kernel_dplr_fast)",
     "rnn_step": "layers.ssm_scan: one RNN step per sample inside one lax.scan",
 }
 #: Methods with a gradient (forward+backward) timing.
