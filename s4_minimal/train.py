@@ -504,6 +504,9 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.distributed:
+        # CPU processes exchange gradients through gloo (GPUs use NCCL regardless);
+        # tests/test_train.py runs two such processes on localhost.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize()
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: v for k, v in vars(args).items() if k in names}
