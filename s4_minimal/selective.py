@@ -55,7 +55,8 @@ import numpy as np
 
 from . import scan
 from ._precision import full_precision
-from ._validate import check_array, check_choice, check_int, check_scalar, fail, is_traced
+from ._validate import (check_array, check_choice, check_int, check_scalar, fail, is_traced,
+                        set_fields)
 
 __all__ = [
     "discretize_selective",
@@ -219,12 +220,6 @@ def selective_step(x, u_k, dt_k, A, B_k, C_k, D=None):
 # the Mamba model
 # --------------------------------------------------------------------------------------
 
-def _check_bool(func, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        fail(func, name, "True or False", value, TypeError)
-    return bool(value)
-
-
 @dataclasses.dataclass(frozen=True)
 class MambaConfig:
     """A stack of Mamba blocks with a linear encoder and decoder.
@@ -250,18 +245,25 @@ class MambaConfig:
 
     def __post_init__(self):
         func = "MambaConfig"
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        for name in ("d_input", "d_output", "d_model", "n_layers", "N", "expand", "d_conv"):
-            set_(name, check_int(func, name, getattr(self, name), minimum=1))
-        rank = math.ceil(self.d_model / 16) if self.dt_rank is None else self.dt_rank
-        set_("dt_rank", check_int(func, "dt_rank", rank, minimum=1))
-        set_("layer", check_choice(func, "layer", self.layer, LAYERS))
+        ints = {name: check_int(func, name, getattr(self, name), minimum=1)
+                for name in ("d_input", "d_output", "d_model", "n_layers", "N", "expand",
+                             "d_conv")}
         lo = float(check_scalar(func, "dt_min", self.dt_min, positive=True))
         hi = float(check_scalar(func, "dt_max", self.dt_max, positive=True))
         if hi < lo:
             fail(func, "dt_max", f"a number >= dt_min = {lo}", self.dt_max)
-        set_("dt_min", lo)
-        set_("dt_max", hi)
+        set_fields(self, **ints, layer=check_choice(func, "layer", self.layer, LAYERS),
+                   dt_rank=None if self.dt_rank is None else check_int(
+                       func, "dt_rank", self.dt_rank, minimum=1),
+                   dt_min=lo, dt_max=hi)
+
+    @property
+    def R(self) -> int:
+        """Width of the low-rank map to dt: ``dt_rank``, or ceil(d_model / 16) when None.
+
+        Derived, not stored, so that ``dataclasses.replace(cfg, d_model=...)`` moves it.
+        """
+        return math.ceil(self.d_model / 16) if self.dt_rank is None else self.dt_rank
 
     @property
     def E(self) -> int:
@@ -279,7 +281,7 @@ def _linear_init(key, d_in, d_out, dtype, bias=True):
 
 def _init_ssm(key, cfg, dtype):
     """S6 (or its time-invariant twin): A_log (S4D-Real), the maps to dt, B, C, and D."""
-    E, N, R = cfg.E, cfg.N, cfg.dt_rank
+    E, N, R = cfg.E, cfg.N, cfg.R
     k_x, k_dt, k_w, k_b, k_c = jax.random.split(key, 5)
     # dt starts log-uniform in [dt_min, dt_max]; the bias is softplus^-1(dt).
     dt = jnp.exp(jax.random.uniform(k_dt, (E,), dtype, math.log(cfg.dt_min),
@@ -488,7 +490,7 @@ def step_cost(cfg: MambaConfig) -> dict:
     state update and readout 3 E N (plus E N exponentials); out_proj E d.
     """
     cfg = _check_config("step_cost", cfg)
-    E, N, R, d = cfg.E, cfg.N, cfg.dt_rank, cfg.d_model
+    E, N, R, d = cfg.E, cfg.N, cfg.R, cfg.d_model
     cost = {"in_proj": 2 * d * E, "conv": cfg.d_conv * E,
             "selection": E * (R + 2 * N) + R * E if cfg.layer == "s6" else 0,
             "state": 3 * E * N, "out_proj": E * d}
