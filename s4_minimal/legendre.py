@@ -129,6 +129,13 @@ def laguerre(N: int, x):
     return _three_term(N, x, _laguerre_step)
 
 
+def _gauss_legendre(n: int, a: float, b: float):
+    """NumPy's nodes and weights on [-1, 1], mapped to [a, b] by x -> a + (b - a)(x + 1) / 2."""
+    x, w = _leggauss(n)
+    half = 0.5 * (b - a)
+    return a + half * (x + 1.0), half * w  # new arrays: the cached ones are never exposed
+
+
 def gauss_legendre(n: int, a: float = -1.0, b: float = 1.0):
     """Gauss-Legendre nodes and weights on [a, b] as float64 NumPy arrays.
 
@@ -139,9 +146,7 @@ def gauss_legendre(n: int, a: float = -1.0, b: float = 1.0):
     b = float(check_scalar("gauss_legendre", "b", b))
     if b <= a:
         fail("gauss_legendre", "b", f"a number > a = {a}", b)
-    x, w = _leggauss(n)
-    half = 0.5 * (b - a)
-    return a + half * (x + 1.0), half * w  # new arrays: the cached ones are never exposed
+    return _gauss_legendre(n, a, b)
 
 
 @lru_cache(maxsize=64)
@@ -191,6 +196,18 @@ def orthonormal_basis(N: int, x, a: float = -1.0, b: float = 1.0):
     return _phi(N, x, a, b)
 
 
+def _project(f, N: int, a: float, b: float, n_quad: int):
+    """c_n = <f, phi_n> = sum_j w_j f(x_j) phi_n(x_j): Gauss-Legendre quadrature on [a, b]."""
+    nodes, weights = _gauss_legendre(n_quad, a, b)
+    x = jnp.asarray(nodes, dtype=jnp.result_type(float))
+    return (jnp.asarray(weights, dtype=x.dtype) * f(x)) @ _phi(N, x, a, b)
+
+
+def _reconstruct(c, x, a: float, b: float):
+    """f_N(x) = sum_n c_n phi_n(x)."""
+    return _phi(c.shape[0], x, a, b) @ c
+
+
 @full_precision
 def project(f, N: int, a: float = -1.0, b: float = 1.0, n_quad: int | None = None):
     """Coefficients c_0..c_{N-1} of ``f`` in the orthonormal basis of [a, b], shape (N,).
@@ -210,17 +227,19 @@ def project(f, N: int, a: float = -1.0, b: float = 1.0, n_quad: int | None = Non
         fail("project", "f", "a callable f(x) -> samples", f, TypeError)
     n_quad = (max(2 * N, 200) if n_quad is None
               else check_int("project", "n_quad", n_quad, minimum=1))
-    nodes, weights = gauss_legendre(n_quad, a, b)
-    x = jnp.asarray(nodes, dtype=jnp.result_type(float))
-    values = f(x)
-    if is_traced(values):
-        values = values.astype(x.dtype)
-    else:
-        values = jnp.asarray(check_array("project", "f", values), dtype=x.dtype)
-    if values.shape != x.shape:
-        fail("project", "f", f"a callable returning shape {x.shape} for input of that shape",
-             values)
-    return (jnp.asarray(weights, dtype=x.dtype) * values) @ _phi(N, x, a, b)
+
+    def samples(x):  # f at the nodes, checked
+        values = f(x)
+        if is_traced(values):
+            values = values.astype(x.dtype)
+        else:
+            values = jnp.asarray(check_array("project", "f", values), dtype=x.dtype)
+        if values.shape != x.shape:
+            fail("project", "f", f"a callable returning shape {x.shape} for input of that shape",
+                 values)
+        return values
+
+    return _project(samples, N, a, b, n_quad)
 
 
 @full_precision
@@ -235,4 +254,4 @@ def reconstruct(c, x, a: float = -1.0, b: float = 1.0):
         fail("reconstruct", "c", "at least one coefficient", c)
     a, b = _check_interval("reconstruct", a, b)
     x = _check_points("reconstruct", x, a, b)
-    return _phi(c.shape[0], x, a, b) @ c
+    return _reconstruct(c, x, a, b)
