@@ -50,10 +50,44 @@ def example_signal(s):
             + 0.3 * np.sin(2 * np.pi * 1.1 * s))
 
 
+def _support(measure: str, t: float, theta: float):
+    """[a, t]: the part of [0, t] where the weight lives (the signal is zero before 0)."""
+    return (max(0.0, t - theta) if measure == "legt" else 0.0), t
+
+
+def _basis(measure: str, N: int, s, t: float, theta: float):
+    """g_n(s, t) and w(s, t) of the table above, as float64 NumPy arrays."""
+    r = np.sqrt(2 * np.arange(N) + 1.0)
+    if measure == "legs":  # uniform on [0, t]
+        g = r * legendre_float64(N, 2 * s / t - 1)
+        w = np.where((s >= 0) & (s <= t), 1.0 / t, 0.0)
+    elif measure == "legt":  # uniform on the window [t - theta, t]
+        g = r * legendre_float64(N, 2 * (s - t) / theta + 1)
+        w = np.where((s >= t - theta) & (s <= t), 1.0 / theta, 0.0)
+    else:  # lagt: exp(-age) on the whole past
+        g = laguerre_float64(N, np.maximum(t - s, 0.0))
+        w = np.where(s <= t, np.exp(-np.maximum(t - s, 0.0)), 0.0)
+    return g, w
+
+
+def _project(measure: str, f, t: float, N: int, theta: float, n_quad: int):
+    """c_n(t) = int f(s) g_n(s, t) w(s, t) ds, by Gauss-Legendre quadrature on the support."""
+    a, b = _support(measure, t, theta)
+    s, q = gauss_legendre(n_quad, a, b)
+    g, w = _basis(measure, N, s, t, theta)
+    return (q * w * f(s)) @ g
+
+
+def _reconstruct(measure: str, c, s, t: float, theta: float):
+    """f(s) ~ sum_n c_n g_n(s, t)."""
+    g, _ = _basis(measure, c.size, s, t, theta)
+    return g @ c
+
+
 def history_interval(measure: str, t: float, theta: float = 1.0):
     """The part of [0, t] where the weight of ``measure`` is non-zero, as ``(a, t)``."""
     measure, _, t, theta = _check("history_interval", measure, 1, t, theta)
-    return (max(0.0, t - theta) if measure == "legt" else 0.0), t
+    return _support(measure, t, theta)
 
 
 def basis(measure: str, N: int, s, t: float, theta: float = 1.0):
@@ -66,17 +100,7 @@ def basis(measure: str, N: int, s, t: float, theta: float = 1.0):
     s = np.asarray(s, dtype=np.float64)
     if not np.all(np.isfinite(s)):
         fail("basis", "s", "finite values", s)
-    r = np.sqrt(2 * np.arange(N) + 1.0)
-    if measure == "legs":
-        g = r * legendre_float64(N, 2 * s / t - 1)
-        w = np.where((s >= 0) & (s <= t), 1.0 / t, 0.0)
-    elif measure == "legt":
-        g = r * legendre_float64(N, 2 * (s - t) / theta + 1)
-        w = np.where((s >= t - theta) & (s <= t), 1.0 / theta, 0.0)
-    else:
-        g = laguerre_float64(N, np.maximum(t - s, 0.0))
-        w = np.where(s <= t, np.exp(-np.maximum(t - s, 0.0)), 0.0)
-    return g, w
+    return _basis(measure, N, s, t, theta)
 
 
 def project(measure: str, f, t: float, N: int, theta: float = 1.0, n_quad: int | None = None):
@@ -92,15 +116,7 @@ def project(measure: str, f, t: float, N: int, theta: float = 1.0, n_quad: int |
     if not callable(f):
         fail("project", "f", "a callable f(s) -> samples", f, TypeError)
     n_quad = max(2 * N, 400) if n_quad is None else check_int("project", "n_quad", n_quad, minimum=1)
-    a, b = history_interval(measure, t, theta)
-    s, q = gauss_legendre(n_quad, a, b)
-    values = np.asarray(f(s), dtype=np.float64)
-    if values.shape != s.shape:
-        fail("project", "f", f"a callable returning shape {s.shape} for input of that shape", values)
-    if not np.all(np.isfinite(values)):
-        fail("project", "f", "a callable returning finite samples", values)
-    g, w = basis(measure, N, s, t, theta)
-    return (q * w * values) @ g
+    return _project(measure, _checked_samples("project", f), t, N, theta, n_quad)
 
 
 def reconstruct(measure: str, c, s, t: float, theta: float = 1.0):
@@ -115,8 +131,11 @@ def reconstruct(measure: str, c, s, t: float, theta: float = 1.0):
         fail("reconstruct", "c", "a 1-D array of N >= 1 coefficients", c)
     if not np.all(np.isfinite(c)):
         fail("reconstruct", "c", "finite values", c)
-    g, _ = basis(measure, c.size, s, t, theta)
-    return g @ c.astype(np.float64)
+    measure, _, t, theta = _check("reconstruct", measure, c.size, t, theta)
+    s = np.asarray(s, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        fail("reconstruct", "s", "finite values", s)
+    return _reconstruct(measure, c.astype(np.float64), s, t, theta)
 
 
 def trajectory(measure: str, f, ts, N: int, theta: float = 1.0, n_quad: int | None = None):
@@ -165,6 +184,19 @@ def history_error(measure: str, f, t: float, N: int, theta: float = 1.0,
 # --------------------------------------------------------------------------------------
 # argument checks
 # --------------------------------------------------------------------------------------
+
+def _checked_samples(func, f):
+    """``f`` wrapped so that its samples are checked: float64, the shape of s, finite."""
+    def samples(s):
+        values = np.asarray(f(s), dtype=np.float64)
+        if values.shape != s.shape:
+            fail(func, "f", f"a callable returning shape {s.shape} for input of that shape",
+                 values)
+        if not np.all(np.isfinite(values)):
+            fail(func, "f", "a callable returning finite samples", values)
+        return values
+    return samples
+
 
 def _check(func, measure, N, t, theta):
     measure = check_choice(func, "measure", measure, _MEASURES)
