@@ -46,6 +46,24 @@ __all__ = ["MEASURES", "transition", "legs_dplr"]
 MEASURES = ("legs", "legt", "lagt")
 
 
+def _transition(measure: str, N: int):
+    """The matrices of chapter 3, entry by entry, with r_n = sqrt(2n + 1)."""
+    n = np.arange(N, dtype=np.float64)
+    r = np.sqrt(2 * n + 1)
+    row, col = np.meshgrid(n, n, indexing="ij")
+    if measure == "legs":  # -r_n r_k below the diagonal, -(n + 1) on it
+        A = -np.outer(r, r) * (row > col) - np.diag(n + 1)
+        B = r.copy()
+    elif measure == "legt":  # -r_n r_k on and below, -(-1)^(n-k) r_n r_k above
+        sign = np.where(row >= col, 1.0, (-1.0) ** (row - col))
+        A = -np.outer(r, r) * sign
+        B = r.copy()
+    else:  # lagt: -1 on and below the diagonal
+        A = -np.tril(np.ones((N, N)))
+        B = np.ones(N)
+    return A, B
+
+
 def transition(measure: str, N: int):
     """HiPPO ``(A, B)`` for ``measure`` in ``MEASURES``, float64 NumPy arrays of shapes (N, N), (N,).
 
@@ -57,20 +75,7 @@ def transition(measure: str, N: int):
     """
     measure = check_choice("transition", "measure", measure, MEASURES)
     N = check_int("transition", "N", N, minimum=1)
-    n = np.arange(N, dtype=np.float64)
-    r = np.sqrt(2 * n + 1)
-    row, col = np.meshgrid(n, n, indexing="ij")
-    if measure == "legs":
-        A = -np.outer(r, r) * (row > col) - np.diag(n + 1)
-        B = r.copy()
-    elif measure == "legt":
-        sign = np.where(row >= col, 1.0, (-1.0) ** (row - col))
-        A = -np.outer(r, r) * sign
-        B = r.copy()
-    else:  # lagt
-        A = -np.tril(np.ones((N, N)))
-        B = np.ones(N)
-    return A, B
+    return _transition(measure, N)
 
 
 def legs_dplr(N: int):

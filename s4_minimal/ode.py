@@ -61,6 +61,25 @@ def rk4(A, B, f, grid):
     return advance
 
 
+def _hippo_ode(measure: str, f, times, N: int, h: float, t0: float | None):
+    """c(t) at ``times`` by RK4: in log time tau = log t for LegS, in t for LegT and LagT."""
+    A, B = transition(measure, N)
+    x = np.zeros(N)
+    if measure == "legs":  # dc/dtau = A c + B f(e^tau), from c(t0) = f(t0 / 2) e_0
+        x[0] = float(np.asarray(f(np.array([t0 / 2])), dtype=np.float64)[0])
+        start, stops = np.log(t0), np.log(times)
+        g = lambda tau: f(np.exp(tau))  # the input seen in log time
+    else:  # dc/dt = A c + B f(t), from c(0) = 0
+        start, stops, g = 0.0, times, f
+    out = np.empty((times.size, N))
+    for i, stop in enumerate(stops):  # equal steps <= h from one requested time to the next
+        steps = max(1, int(np.ceil((stop - start) / h - 1e-9)))
+        x = rk4(A, B, g, np.linspace(start, stop, steps + 1))(x)
+        out[i] = x
+        start = stop
+    return out
+
+
 def hippo_ode(measure: str, f, times, N: int, h: float, t0: float | None = None):
     """Coefficients ``c(t)`` of the HiPPO ODE of ``measure`` at each of ``times``, shape (len(times), N).
 
@@ -84,22 +103,8 @@ def hippo_ode(measure: str, f, times, N: int, h: float, t0: float | None = None)
     if (times.ndim != 1 or times.size == 0 or not np.all(np.isfinite(times))
             or np.any(times <= 0) or np.any(np.diff(times) <= 0)):
         fail("hippo_ode", "times", "a non-empty increasing sequence of times > 0", times)
-    A, B = transition(measure, N)
-    x = np.zeros(N)
     if measure == "legs":
         t0 = 1e-8 * times[0] if t0 is None else float(check_scalar("hippo_ode", "t0", t0, positive=True))
         if t0 >= times[0]:
             fail("hippo_ode", "t0", f"a start time < the first requested time {times[0]}", t0)
-        x[0] = float(np.asarray(f(np.array([t0 / 2])), dtype=np.float64)[0])
-        start = np.log(t0)
-        stops = np.log(times)
-        g = lambda tau: f(np.exp(tau))  # the input seen in log time
-    else:
-        start, stops, g = 0.0, times, f
-    out = np.empty((times.size, N))
-    for i, stop in enumerate(stops):
-        steps = max(1, int(np.ceil((stop - start) / h - 1e-9)))
-        x = rk4(A, B, g, np.linspace(start, stop, steps + 1))(x)
-        out[i] = x
-        start = stop
-    return out
+    return _hippo_ode(measure, f, times, N, h, t0)
