@@ -16,7 +16,7 @@ chapters = {
     8: ("The S4 layer", "channels, block, stack"),
     9: ("A model that remembers", "training on long inputs"),
     10: ("Performance", "costs on CPU and GPU"),
-    11: ("Parallel scan", "the recurrence · S5"),
+    11: ("Recurrence in parallel", "associative scan · S5"),
     12: ("Selection: Mamba", "input-dependent Δ, B, C"),
     13: ("The matrix view", "semiseparable · SSD"),
 }
