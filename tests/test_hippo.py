@@ -160,3 +160,11 @@ def test_lagt_plus_half_identity_projects_onto_laguerre_functions():
     A, B = hippo.transition("lagt", N)
     dc = (coeffs(t + eps, N) - coeffs(t - eps, N)) / (2 * eps)
     np.testing.assert_allclose((A + np.eye(N) / 2) @ coeffs(t, N) + B * f(t), dc, atol=1e-6)
+
+
+def test_the_listed_core_is_what_transition_runs():
+    """Chapter 3 shows hippo._transition; transition adds only argument checks."""
+    for measure in hippo.MEASURES:
+        A, B = hippo.transition(measure, 9)
+        A_core, B_core = hippo._transition(measure, 9)
+        assert np.array_equal(A, A_core) and np.array_equal(B, B_core)

@@ -286,3 +286,17 @@ def test_float64_numpy_recurrences_equal_the_jax_ones_and_numpy_references():
     np.testing.assert_allclose(G, ref, atol=1e-12)
     with pytest.raises(ValueError, match="'N' expected an integer >= 1"):
         L.legendre_float64(0, x)
+
+
+# ------------------------------------------------- the cores chapter 1 shows
+
+def test_the_listed_cores_are_what_the_public_functions_run(x64):
+    """Chapter 1 shows _gauss_legendre, _project, _reconstruct; the wrappers add only checks."""
+    nodes, weights = L.gauss_legendre(7, 0.5, 2.0)
+    core_nodes, core_weights = L._gauss_legendre(7, 0.5, 2.0)
+    assert np.array_equal(nodes, core_nodes) and np.array_equal(weights, core_weights)
+    c = np.asarray(L.project(smooth, 9, -1.0, 2.0, n_quad=50))
+    assert np.array_equal(c, np.asarray(L._project(smooth, 9, -1.0, 2.0, 50)))
+    x = np.linspace(-1.0, 2.0, 11)
+    assert np.array_equal(np.asarray(L.reconstruct(c, x, -1.0, 2.0)),
+                          np.asarray(L._reconstruct(jnp.asarray(c), jnp.asarray(x), -1.0, 2.0)))

@@ -112,3 +112,15 @@ def test_times_keep_float64_precision_without_x64():
     # t = 0.1 is not a float32 number; the solver must land on 0.1 itself.
     c = hippo_ode("lagt", f, [0.1], 4, h=0.001)
     np.testing.assert_allclose(c[0], online.project("lagt", f, 0.1, 4), atol=1e-12)
+
+
+def test_the_listed_core_is_what_hippo_ode_runs():
+    """Chapter 3 shows ode._hippo_ode; hippo_ode adds the argument checks and LegS's default t0."""
+    from s4_minimal.ode import _hippo_ode
+
+    f = np.cos
+    times = np.array([0.5, 1.0])
+    for measure in hippo.MEASURES:
+        t0 = 1e-8 * 0.5 if measure == "legs" else None
+        assert np.array_equal(hippo_ode(measure, f, times, 5, 0.05),
+                              _hippo_ode(measure, f, times, 5, 0.05, t0))

@@ -204,3 +204,18 @@ def test_example_signal_is_the_stated_formula():
                 + 0.3 * np.sin(2 * np.pi * 1.1 * s))
     np.testing.assert_array_equal(online.example_signal(s), expected)
     assert online.example_signal(s).dtype == np.float64
+
+
+def test_the_listed_cores_are_what_the_public_functions_run():
+    """Chapter 2 shows _basis, _support, _project and _reconstruct; the wrappers add only checks."""
+    f = online.example_signal
+    s = np.linspace(0.0, 2.5, 17)
+    for measure in ("legs", "legt", "lagt"):
+        g, w = online.basis(measure, 6, s, 2.5)
+        g_core, w_core = online._basis(measure, 6, s, 2.5, 1.0)
+        assert np.array_equal(g, g_core) and np.array_equal(w, w_core)
+        assert online.history_interval(measure, 2.5) == online._support(measure, 2.5, 1.0)
+        c = online.project(measure, f, 2.5, 6, n_quad=80)
+        assert np.array_equal(c, online._project(measure, f, 2.5, 6, 1.0, 80))
+        assert np.array_equal(online.reconstruct(measure, c, s, 2.5),
+                              online._reconstruct(measure, c, s, 2.5, 1.0))

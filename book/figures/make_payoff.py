@@ -2,8 +2,9 @@
 
 Top: a band-limited signal of 16,000 samples (32 cycles per record) read by the time-varying
 LegS recurrence of chapter 4 (float32, N = 128), and the whole history rebuilt from its last
-state alone; middle: the error of that rebuilt history, sample by sample. Bottom: the training record of the two-layer S4 model of chapter 9 on the
-delayed-recall task with L = 16,384 (book/data/train_recall16k_s4.json, run on a GPU).
+state alone. Middle: the error of that rebuilt history, sample by sample. Bottom: the training
+record of the two-layer S4 model of chapter 9 on the delayed-recall task with L = 16,384
+(book/data/train_recall16k_s4.json, run on a GPU).
 
 Run from the repository root: python book/figures/make_payoff.py
 """
