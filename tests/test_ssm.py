@@ -125,3 +125,16 @@ def test_kernel_sums_to_the_continuous_dc_gain_for_every_method_and_step(x64, me
         K = ssm.conv_kernel(Ab, Bb, C, int(50 / dt))  # the tail decays like e^-50
         # float64 sums of up to 2,500 terms: measured below 1e-12, bound 1e-10.
         assert abs(float(jnp.sum(K)) - expected) < 1e-10
+
+
+def test_impulse_response_of_the_recurrence_is_the_kernel(x64):
+    # Chapter 5: the output for a unit pulse u = (1, 0, 0, ...) is K itself.
+    A, B = hippo.transition("legs", 64)
+    C = np.random.default_rng(1).standard_normal(64)
+    Ab, Bb = discretize.discretize(A, B, 1e-3, "bilinear")
+    pulse = np.zeros(500)
+    pulse[0] = 1.0
+    _, y = ssm.scan_ssm(Ab, Bb, C, pulse)
+    K = ssm.conv_kernel(Ab, Bb, C, 500)
+    # float64, the same products in the same order: measured 0, bound 1e-12 relative.
+    assert float(jnp.max(jnp.abs(y - K))) < 1e-12 * float(jnp.max(jnp.abs(K)))
