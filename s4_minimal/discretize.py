@@ -31,11 +31,22 @@ ALPHA = {"euler": 0.0, "backward_euler": 1.0, "bilinear": 0.5}
 
 
 def _gbt(A, B, dt, alpha):
+    """``Ab = (I - alpha dt A)^-1 (I + (1 - alpha) dt A)``, ``Bb = (I - alpha dt A)^-1 dt B``."""
     eye = jnp.eye(A.shape[0], dtype=A.dtype)
     left = eye - alpha * dt * A
     Ab = jnp.linalg.solve(left, eye + (1 - alpha) * dt * A)
     Bb = jnp.linalg.solve(left, dt * B)
     return Ab, Bb
+
+
+def _zoh(A, B, dt):
+    """``Ab = exp(dt A)``, ``Bb = A^-1 (exp(dt A) - I) B`` from one block exponential:
+    ``exp(dt [[A, B], [0, 0]]) = [[Ab, Bb], [0, 1]]`` (no inverse of A needed)."""
+    N = A.shape[0]
+    block = jnp.zeros((N + 1, N + 1), dtype=A.dtype)
+    block = block.at[:N, :N].set(A).at[:N, N].set(B)
+    expo = jax.scipy.linalg.expm(dt * block)
+    return expo[:N, :N], expo[:N, N]
 
 
 @full_precision
@@ -51,15 +62,12 @@ def gbt(A, B, dt, alpha):
 
 @full_precision
 def discretize(A, B, dt, method: str = "bilinear"):
-    """Discrete ``(Ab, Bb)`` of shapes (N, N) and (N,) for ``method`` in ``METHODS``."""
+    """Discrete ``(Ab, Bb)`` of shapes (N, N) and (N,) for ``method`` in ``METHODS``:
+    :func:`_zoh` for ``"zoh"``, else the generalized bilinear transform :func:`_gbt`."""
     method = check_choice("discretize", "method", method, METHODS)
     A, B, dt = _check_AB("discretize", A, B, dt)
     if method == "zoh":
-        N = A.shape[0]
-        block = jnp.zeros((N + 1, N + 1), dtype=A.dtype)
-        block = block.at[:N, :N].set(A).at[:N, N].set(B)
-        expo = jax.scipy.linalg.expm(dt * block)
-        return expo[:N, :N], expo[:N, N]
+        return _zoh(A, B, dt)
     return _gbt(A, B, dt, ALPHA[method])
 
 

@@ -1,6 +1,7 @@
 """The memory claim, measured: L samples in, N numbers kept, the whole history out.
 
-Serves chapter 4 (from ODE to RNN). The time-varying LegS recurrence reads
+Serves chapter 4 (from ODE to RNN) and the appendix on numerics (float32, the
+step as an increment). The time-varying LegS recurrence reads
 samples ``u_0, ..., u_{L-1}`` one at a time and keeps only ``c_k``, the N
 coefficients of the history seen so far in the scaled Legendre basis of chapter 2.
 Sample k is read as the value of the signal on the time interval [k, k + 1], so

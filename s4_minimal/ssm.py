@@ -18,22 +18,49 @@ from ._validate import check_array, check_int, check_square
 __all__ = ["scan_ssm", "conv_kernel", "causal_conv"]
 
 
+def _scan_ssm(Ab, Bb, C, u, x0):
+    """``x_k = Ab x_{k-1} + Bb u_k`` from ``x_{-1} = x0``, ``y_k = C x_k``: one step per sample."""
+
+    def step(x, u_k):
+        x = Ab @ x + Bb * u_k
+        return x, x
+
+    _, xs = jax.lax.scan(step, x0, u)
+    return xs, xs @ C
+
+
+def _conv_kernel(Ab, Bb, C, L):
+    """``K[k] = C Ab^k Bb`` for k < L: keep ``v = Ab^k Bb``, record ``C v``, multiply by Ab."""
+
+    def step(v, _):
+        return Ab @ v, C @ v
+
+    _, K = jax.lax.scan(step, Bb, None, length=L)
+    return K
+
+
+def _causal_conv(u, K):
+    """``y[k] = sum_{j <= k} K[j] u[k - j]``: both zero-padded to 2L, so the FFT's circular
+    convolution equals the causal one on the first L outputs."""
+    L = u.shape[0]
+    n = 2 * L
+    y = jnp.fft.irfft(jnp.fft.rfft(u, n) * jnp.fft.rfft(K, n), n)
+    return y[:L]
+
+
 @full_precision
 def scan_ssm(Ab, Bb, C, u, x0=None):
-    """Run the recurrence over ``u`` of shape (L,): returns ``(xs, y)`` of shapes (L, N), (L,)."""
+    """Run the recurrence over ``u`` of shape (L,): returns ``(xs, y)`` of shapes (L, N), (L,).
+
+    ``x_k = Ab x_{k-1} + Bb u_k`` with ``x_{-1} = x0`` (zero by default), ``y_k = C x_k``.
+    """
     Ab, Bb, C = _check_system("scan_ssm", Ab, Bb, C)
     N = Ab.shape[0]
     u = check_array("scan_ssm", "u", u, ndim=1)
     dtype = jnp.result_type(Ab, Bb, C, u)
     x0 = (jnp.zeros(N, dtype) if x0 is None
           else check_array("scan_ssm", "x0", x0, shape=(N,), complex_ok=True).astype(dtype))
-
-    def step(x, u_k):
-        x = Ab @ x + Bb * u_k
-        return x, x
-
-    _, xs = jax.lax.scan(step, x0, u.astype(dtype))
-    return xs, xs @ C
+    return _scan_ssm(Ab, Bb, C, u.astype(dtype), x0)
 
 
 @full_precision
@@ -41,12 +68,7 @@ def conv_kernel(Ab, Bb, C, L: int):
     """The kernel ``K[k] = C Ab^k Bb`` for k < L, by repeated products with Ab: O(L N^2)."""
     Ab, Bb, C = _check_system("conv_kernel", Ab, Bb, C)
     L = check_int("conv_kernel", "L", L, minimum=1)
-
-    def step(x, _):
-        return Ab @ x, C @ x
-
-    _, K = jax.lax.scan(step, Bb.astype(jnp.result_type(Ab, Bb)), None, length=L)
-    return K
+    return _conv_kernel(Ab, Bb.astype(jnp.result_type(Ab, Bb)), C, L)
 
 
 def causal_conv(u, K):
@@ -58,10 +80,7 @@ def causal_conv(u, K):
     """
     u = check_array("causal_conv", "u", u, ndim=1)
     K = check_array("causal_conv", "K", K, shape=(u.shape[0],))
-    L = u.shape[0]
-    n = 2 * L
-    y = jnp.fft.irfft(jnp.fft.rfft(u, n) * jnp.fft.rfft(K, n), n)
-    return y[:L]
+    return _causal_conv(u, K)
 
 
 # --------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 * The first cell installs the package when it is missing (Colab, a fresh Jupyter), from the one
   repository URL of ``_config.yml``, and is hidden from the rendered page (tag ``remove-cell``).
-* Every code chapter (all but 00_setup) ends with ``## Exercises``: two to four titled exercises in
+* Every code chapter (each numbered notebook but 00_setup) ends with ``## Exercises``: two to four titled exercises in
   sphinx-exercise's form (an ``{exercise}`` cell labelled ``ex-N-k``, then ``{solution-start}``
   with ``:class: dropdown``, the solution's cells, ``{solution-end}``). Every solution has code that
   uses ``s4_minimal`` and asserts its answer; at least one per chapter is worked on paper
@@ -22,7 +22,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
-NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+# Numbered chapters, then the appendices (install cell, line widths and execution order only).
+NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb")) + sorted(BOOK.glob("appendix_*.ipynb"))
 MAX_LINE = 76
 MODULES = sorted(p.stem for p in (REPO / "s4_minimal").glob("[a-z]*.py"))
 USES_PACKAGE = re.compile(r"\b(s4_minimal|" + "|".join(MODULES) + r")\.\w")
@@ -76,7 +77,7 @@ def test_first_cell_installs_the_package_from_the_repository(path):
         f"_config.yml:\n{expected}\n--- found ---\n{got}")
 
 
-CODE_CHAPTERS = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
+CODE_CHAPTERS = [p for p in NOTEBOOKS if p.name[:2].isdigit() and not p.name.startswith("00_")]
 
 
 EXERCISE = re.compile(r"\A```\{exercise\} (?P<title>\S[^\n]*)\n:label: (?P<label>ex-\d+-\d+)\n")
