@@ -5,20 +5,20 @@ trains S6 against time-invariant state spaces on selective copying.
 
 The selective SSM (S6)
 ----------------------
-D channels, each with a diagonal real state of size N. What S4 learns once, S6
-computes at every step from the input u_k (a vector of D features)::
+E channels, each with a diagonal real state of size N. What S4 learns once, S6
+computes at every step from the input u_k (a vector of E features)::
 
-    dt_k = softplus(W_dt (W_r u_k) + b_dt)    (D,)   one step size per channel  (12.1)
+    dt_k = softplus(W_dt (W_r u_k) + b_dt)    (E,)   one step size per channel  (12.2)
     B_k  = W_B u_k,  C_k = W_C u_k            (N,)   shared by the channels
 
-then discretizes per step and runs the recurrence, channel d, state n::
+then discretizes per step and runs the recurrence, channel h, state n::
 
-    Ab_k = exp(dt_k A),   Bb_k = dt_k B_k                                       (12.2)
-    x_k = Ab_k * x_{k-1} + Bb_k u_k                                              (12.3)
-    y_k = C_k . x_k + D u_k                                                      (12.4)
+    Ab_k = exp(dt_k A),   Bb_k = dt_k B_k                                       (12.3)
+    x_k = Ab_k * x_{k-1} + Bb_k u_k                                              (12.4)
+    y_k = C_k . x_k + D u_k                                                      (12.5)
 
 with A = -exp(A_log) (negative, so every |Ab_k| < 1) initialized "S4D-Real",
-A[d, n] = -(n + 1). ``Bb = dt B`` is the first-order (Euler) form of the ZOH
+A[h, n] = -(n + 1). ``Bb = dt B`` is the first-order (Euler) form of the ZOH
 input matrix ``(dt A)^-1 (exp(dt A) - 1) dt B``, as in the Mamba paper's code.
 Because Ab_k changes with k there is no single kernel ``K[k] = C Ab^k Bb``: the
 recurrence is computed as a scan of the affine maps ``x -> a_k x + b_k``
@@ -81,7 +81,7 @@ METHODS = ("parallel", "sequential")
 
 # Mamba paper (Gu & Dao 2023), Table 1: accuracy (%) on selective copying,
 # sequences of length 4096, 16 tokens to memorize, a vocabulary of 16 (noise
-# token included), 2-layer models, D = 64, 400K steps. Keys: (architecture, layer).
+# token included), 2-layer models of width 64, 400K steps. Keys: (architecture, layer).
 PUBLISHED_SELECTIVE_COPYING = {
     ("no gate", "S4"): 18.3,
     ("no gate", "S6"): 97.0,
@@ -99,17 +99,17 @@ PUBLISHED_SELECTIVE_COPYING = {
 # --------------------------------------------------------------------------------------
 
 def _discretize(A, dt, B):
-    """Eq. (12.2): Ab_k = exp(dt_k A), Bb_k = dt_k B_k, both (..., L, D, N)."""
+    """Eq. (12.3): Ab_k = exp(dt_k A), Bb_k = dt_k B_k, both (..., L, E, N)."""
     Ab = jnp.exp(dt[..., None] * A)
     Bb = dt[..., None] * B
     return Ab, Bb
 
 
 def _selective_scan(A, dt, B, C, u, x0, method):
-    """Eqs. (12.2)-(12.4) without the skip term; returns y (..., L, D) and all states.
+    """Eqs. (12.3)-(12.5) without the skip term; returns y (..., L, E) and all states.
 
-    ``B`` and ``C`` broadcast to (..., L, D, N): (..., L, 1, N) for S6 (shared by
-    the channels), (D, N) for a time-invariant system.
+    ``B`` and ``C`` broadcast to (..., L, E, N): (..., L, 1, N) for S6 (shared by
+    the channels), (E, N) for a time-invariant system.
     """
     Ab, Bb = _discretize(A, dt, B)
     x = scan.linear_recurrence(Ab, Bb * u[..., None], x0, axis=-3, method=method)
@@ -119,12 +119,12 @@ def _selective_scan(A, dt, B, C, u, x0, method):
 
 @full_precision
 def discretize_selective(A, dt, B):
-    """Per-step discretization, eq. (12.2): ``(Ab, Bb)``, each (..., L, D, N).
+    """Per-step discretization, eq. (12.3): ``(Ab, Bb)``, each (..., L, E, N).
 
     Arguments:
-        A  (float): state matrix, diagonal, one row per channel (D, N), entries < 0
-        dt (float): step sizes (..., L, D), > 0
-        B  (float): input vectors (..., L, N), shared by the D channels
+        A  (float): state matrix, diagonal, one row per channel (E, N), entries < 0
+        dt (float): step sizes (..., L, E), > 0
+        B  (float): input vectors (..., L, N), shared by the E channels
     """
     func = "discretize_selective"
     A, dt, B, _, _ = _check_selective(func, A, dt, B, B, None)
@@ -138,7 +138,7 @@ def _check_selective(func, A, dt, B, C, u):
         fail(func, "A", "entries < 0 (a stable diagonal state matrix)", A)
     dt = check_array(func, "dt", dt)
     if dt.ndim < 2 or dt.shape[-1] != D:
-        fail(func, "dt", f"shape (..., L, D) with D = {D} (the rows of A)", dt)
+        fail(func, "dt", f"shape (..., L, E) with E = {D} (the rows of A)", dt)
     if not is_traced(dt) and np.any(np.asarray(dt) <= 0):
         fail(func, "dt", "step sizes > 0", dt)
     want = dt.shape[:-1] + (N,)
@@ -158,18 +158,18 @@ def _check_selective(func, A, dt, B, C, u):
 @full_precision
 def selective_scan(u, dt, A, B, C, D=None, x0=None, *, method: str = "parallel",
                    return_state: bool = False):
-    """The selective SSM over a sequence, eqs. (12.2)-(12.4).
+    """The selective SSM over a sequence, eqs. (12.3)-(12.5).
 
     Arguments (real):
-        u  (..., L, D): inputs, one per channel and step
-        dt (..., L, D): step sizes, > 0
-        A  (D, N):      diagonal state matrix per channel, entries < 0
+        u  (..., L, E): inputs, one per channel and step
+        dt (..., L, E): step sizes, > 0
+        A  (E, N):      diagonal state matrix per channel, entries < 0
         B  (..., L, N): input vectors; C (..., L, N): output vectors
-        D  (D,):        skip term (zero when omitted)
-        x0 (..., D, N): state before the first step (zero when omitted)
+        D  (E,):        skip term (zero when omitted)
+        x0 (..., E, N): state before the first step (zero when omitted)
         method: ``"parallel"`` (associative scan) or ``"sequential"`` (lax.scan)
 
-    Returns y (..., L, D), and the last state (..., D, N) with ``return_state``.
+    Returns y (..., L, E), and the last state (..., E, N) with ``return_state``.
     """
     func = "selective_scan"
     method = check_choice(func, "method", method, METHODS)
@@ -180,7 +180,7 @@ def selective_scan(u, dt, A, B, C, D=None, x0=None, *, method: str = "parallel",
     if x0 is not None:
         x0 = check_array(func, "x0", x0)
         if x0.shape != dt.shape[:-2] + (Dn, N):
-            fail(func, "x0", f"shape {dt.shape[:-2] + (Dn, N)} (batch, D, N)", x0)
+            fail(func, "x0", f"shape {dt.shape[:-2] + (Dn, N)} (batch, E, N)", x0)
     y, x = _selective_scan(A, dt, B[..., None, :], C[..., None, :], u, x0, method)
     if D is not None:
         y = y + D * u
@@ -188,7 +188,7 @@ def selective_scan(u, dt, A, B, C, D=None, x0=None, *, method: str = "parallel",
 
 
 def _selective_step(A, dt_k, B_k, C_k, u_k, x):
-    """One step of eqs. (12.2)-(12.4): x (..., D, N) -> (x, y_k)."""
+    """One step of eqs. (12.3)-(12.5): x (..., E, N) -> (x, y_k)."""
     x = jnp.exp(dt_k[..., None] * A) * x + (dt_k * u_k)[..., None] * B_k
     return x, jnp.sum(C_k * x, axis=-1)
 
@@ -197,14 +197,14 @@ def _selective_step(A, dt_k, B_k, C_k, u_k, x):
 def selective_step(x, u_k, dt_k, A, B_k, C_k, D=None):
     """One RNN step of the selective SSM: ``(x, y_k)``.
 
-    x (..., D, N) the state; u_k, dt_k (..., D); A (D, N); B_k, C_k (..., N).
+    x (..., E, N) the state; u_k, dt_k (..., E); A (E, N); B_k, C_k (..., N).
     """
     func = "selective_step"
     A = check_array(func, "A", A, ndim=2)
     Dn, N = A.shape
     x = check_array(func, "x", x)
     if x.ndim < 2 or x.shape[-2:] != (Dn, N):
-        fail(func, "x", f"shape (..., D, N) = (..., {Dn}, {N})", x)
+        fail(func, "x", f"shape (..., E, N) = (..., {Dn}, {N})", x)
     batch = x.shape[:-2]
     u_k = check_array(func, "u_k", u_k, shape=batch + (Dn,) if batch else (Dn,))
     dt_k = check_array(func, "dt_k", dt_k, shape=u_k.shape)
@@ -352,7 +352,7 @@ def _linear(p, x):
 
 
 def _selection(p, v):
-    """Eq. (12.1): dt (..., L, E), B and C (..., L, N) computed from the input v."""
+    """Eq. (12.2): dt (..., L, E), B and C (..., L, N) computed from the input v."""
     N = p["A_log"].shape[1]
     R = p["dt_proj"]["W"].shape[0]
     dt_low, B, C = jnp.split(v @ p["x_proj"]["W"], [R, R + N], axis=-1)
@@ -470,7 +470,7 @@ def step_mamba(params, cfg: MambaConfig, cache, u_k):
     """One step of the model in RNN mode: u_k (batch, d_input) -> ``(cache, y_k)``.
 
     Stepping through u[:, k] reproduces :func:`apply_mamba` (both modes compute
-    eqs. (12.1)-(12.4); the parallel one groups the products differently).
+    eqs. (12.2)-(12.5); the parallel one groups the products differently).
     """
     func = "step_mamba"
     cfg = _check_config(func, cfg)

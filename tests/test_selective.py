@@ -31,7 +31,7 @@ def _random_system(rng, batch, L, D, N):
 
 
 def _loop_reference(A, dt, B, C, u, Dskip=None, x0=None):
-    """Eqs. (12.2)-(12.4), one step after another, float64 NumPy, one sequence."""
+    """Eqs. (12.3)-(12.5), one step after another, float64 NumPy, one sequence."""
     L, D = u.shape
     x = np.zeros(A.shape) if x0 is None else np.array(x0, float)
     y = np.zeros((L, D))
