@@ -214,7 +214,7 @@ def bilinear_s_at_roots(L: int, dt, half: bool = False):
 # --------------------------------------------------------------------------------------
 
 def _resolvent_dplr(Lambda, P, Q, s):
-    """``(s I - A)^-1 = D - D P^T (I_r + conj(Q) D P^T)^-1 conj(Q) D``, ``D = diag(1 / (s - Lambda))``."""
+    """``(s I - A)^-1 = D - D P^T (I_r + conj(Q) D P^T)^-1 conj(Q) D``, D = diag(1/(s - Lambda))."""
     d = 1.0 / (s - Lambda)                       # the diagonal resolvent D, (N,)
     DPt = d[:, None] * P.T                       # D P^T, (N, r)
     QhD = Q.conj() * d[None, :]                  # conj(Q) D, (r, N)
@@ -439,7 +439,7 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
 
 
 def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
-    """``K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b``: one (L/m, N) @ (N, m) product."""
+    """``K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b``, one matrix product."""
     log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
     a = jnp.arange(-(-L // m), dtype=dt.dtype)                    # block starts a m
     b = jnp.arange(m, dtype=dt.dtype)                             # offsets in a block
