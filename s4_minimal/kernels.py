@@ -69,37 +69,15 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------
-# argument checks
-# --------------------------------------------------------------------------------------
-
-def _complex_dtype(*arrays):
-    """The complex dtype matching the precision of ``arrays`` (complex128 only under x64)."""
-    return jnp.result_type(*arrays, jnp.complex64)
-
-
-def _check_stable(func, Lambda):
-    """Refuse a diagonal with a non-negative real part (when its values are known)."""
-    values = concrete(Lambda)
-    if values is None:
-        return
-    if not np.all(np.real(values) < 0):
-        worst = float(np.max(np.real(values)))
-        fail(func, "Lambda",
-             f"entries with negative real part (a stable diagonal; the largest real part "
-             f"is {worst:.3g})", Lambda)
-
-
-def _check_low_rank(func, name, value, N):
-    """P or Q as an (r, N) array: (N,) means rank 1."""
-    arr = check_array(func, name, value, ndim=(1, 2), complex_ok=True)
-    if arr.shape[-1] != N:
-        fail(func, name, f"shape ({N},) or (r, {N}) to match Lambda of length {N}", arr)
-    return arr.reshape(-1, N)
-
-
-# --------------------------------------------------------------------------------------
 # step 1: the generating function at the roots of unity
 # --------------------------------------------------------------------------------------
+
+def _roots_of_unity(L, half):
+    """``z_j = exp(-2 pi i j / L)``, j < L (or j <= L // 2 when ``half``)."""
+    count = L // 2 + 1 if half else L
+    j = jnp.arange(count)
+    return jnp.exp((-2j * jnp.pi / L) * j)
+
 
 def roots_of_unity(L: int, half: bool = False):
     """``z_j = exp(-2 pi i j / L)`` for j < L, or for j <= L // 2 when ``half``.
@@ -113,10 +91,9 @@ def roots_of_unity(L: int, half: bool = False):
     return _roots_of_unity(L, half)
 
 
-def _roots_of_unity(L, half):
-    count = L // 2 + 1 if half else L
-    j = jnp.arange(count)
-    return jnp.exp((-2j * jnp.pi / L) * j)
+def _generating_function(K, z):
+    """``Khat(z) = sum_{k<L} K[k] z^k`` at each point z."""
+    return jnp.polyval(K[::-1], z)  # Horner's rule: (..(K[L-1] z + K[L-2]) z + ..) z + K[0]
 
 
 @full_precision
@@ -127,8 +104,11 @@ def generating_function(K, z):
     return _generating_function(K, z)
 
 
-def _generating_function(K, z):
-    return jnp.polyval(K[::-1], z)  # Horner's rule: (..(K[L-1] z + K[L-2]) z + ..) z + K[0]
+def _kernel_from_spectrum(Khat, L):
+    """K from Khat at the roots of unity: inverse DFT (``irfft`` for the half spectrum)."""
+    if Khat.shape[0] == L:
+        return jnp.fft.ifft(Khat, n=L)   # all L values: a complex kernel
+    return jnp.fft.irfft(Khat, n=L)      # L//2 + 1 values: the real kernel they determine
 
 
 def kernel_from_spectrum(Khat, L: int):
@@ -147,15 +127,14 @@ def kernel_from_spectrum(Khat, L: int):
     return _kernel_from_spectrum(Khat, L)
 
 
-def _kernel_from_spectrum(Khat, L):
-    if Khat.shape[0] == L:
-        return jnp.fft.ifft(Khat, n=L)   # all L values: a complex kernel
-    return jnp.fft.irfft(Khat, n=L)      # L//2 + 1 values: the real kernel they determine
-
-
 # --------------------------------------------------------------------------------------
 # step 2: truncation
 # --------------------------------------------------------------------------------------
+
+def _c_tilde(Ab, C, L):
+    """``Ct = C (I - Ab^L)``."""
+    return C - C @ jnp.linalg.matrix_power(Ab, L)
+
 
 @full_precision
 def c_tilde(Ab, C, L: int):
@@ -170,13 +149,14 @@ def c_tilde(Ab, C, L: int):
     return _c_tilde(Ab, C, L)
 
 
-def _c_tilde(Ab, C, L):
-    return C - C @ jnp.linalg.matrix_power(Ab, L)
-
-
 # --------------------------------------------------------------------------------------
 # step 3: the bilinear map from z to s
 # --------------------------------------------------------------------------------------
+
+def _bilinear_s(z, dt):
+    """``s = (2 / dt) (1 - z) / (1 + z)``."""
+    return (2.0 / dt) * (1.0 - z) / (1.0 + z)
+
 
 def bilinear_s(z, dt):
     """``s = (2 / dt) (1 - z) / (1 + z)`` at any points z: for the bilinear Ab, Bb,
@@ -193,8 +173,22 @@ def bilinear_s(z, dt):
     return _bilinear_s(z, dt)
 
 
-def _bilinear_s(z, dt):
-    return (2.0 / dt) * (1.0 - z) / (1.0 + z)
+def _bilinear_s_at_roots(L, dt, half):
+    """``s_j = (2i / dt) tan(pi j / L)``, infinite at z = -1."""
+    j = np.arange(L // 2 + 1 if half else L)
+    t = jnp.asarray(_tan_half_angle(j, L), dt.dtype)      # tan(pi j / L), 0 at z = -1
+    s = jax.lax.complex(jnp.zeros_like(t), 2.0 * t / dt)  # (2i / dt) tan(pi j / L)
+    return jnp.where(2 * j == L, jax.lax.complex(0.0, jnp.inf).astype(s.dtype), s)
+
+
+def _tan_half_angle(j, L):
+    """``tan(pi j / L)`` for integer j, as float64 NumPy (0 at j = L/2, which needs a limit).
+
+    ``z_j`` is also ``z_{j-L}``: taking j in (-L/2, L/2] keeps the angle in (-pi/2, pi/2]
+    and avoids the cancellation of ``pi j / L`` against pi for j close to L.
+    """
+    j = np.where(2 * j > L, j - L, j)
+    return np.where(2 * j == L, 0.0, np.tan(np.pi * j / L))
 
 
 def bilinear_s_at_roots(L: int, dt, half: bool = False):
@@ -215,26 +209,18 @@ def bilinear_s_at_roots(L: int, dt, half: bool = False):
     return _bilinear_s_at_roots(L, jnp.asarray(dt, jnp.result_type(dt, float)), half)
 
 
-def _bilinear_s_at_roots(L, dt, half):
-    j = np.arange(L // 2 + 1 if half else L)
-    t = jnp.asarray(_tan_half_angle(j, L), dt.dtype)      # tan(pi j / L), 0 at z = -1
-    s = jax.lax.complex(jnp.zeros_like(t), 2.0 * t / dt)  # (2i / dt) tan(pi j / L)
-    return jnp.where(2 * j == L, jax.lax.complex(0.0, jnp.inf).astype(s.dtype), s)
-
-
-def _tan_half_angle(j, L):
-    """``tan(pi j / L)`` for integer j, as float64 NumPy (0 at j = L/2, which needs a limit).
-
-    ``z_j`` is also ``z_{j-L}``: taking j in (-L/2, L/2] keeps the angle in (-pi/2, pi/2]
-    and avoids the cancellation of ``pi j / L`` against pi for j close to L.
-    """
-    j = np.where(2 * j > L, j - L, j)
-    return np.where(2 * j == L, 0.0, np.tan(np.pi * j / L))
-
-
 # --------------------------------------------------------------------------------------
 # steps 4 and 5: Woodbury and Cauchy
 # --------------------------------------------------------------------------------------
+
+def _resolvent_dplr(Lambda, P, Q, s):
+    """``(s I - A)^-1 = D - D P^T (I_r + conj(Q) D P^T)^-1 conj(Q) D``, D = diag(1/(s - Lambda))."""
+    d = 1.0 / (s - Lambda)                       # the diagonal resolvent D, (N,)
+    DPt = d[:, None] * P.T                       # D P^T, (N, r)
+    QhD = Q.conj() * d[None, :]                  # conj(Q) D, (r, N)
+    small = jnp.eye(P.shape[0], dtype=DPt.dtype) + Q.conj() @ DPt   # r x r
+    return jnp.diag(d) - DPt @ jnp.linalg.solve(small, QhD)
+
 
 @full_precision
 def resolvent_dplr(Lambda, P, Q, s):
@@ -257,12 +243,9 @@ def resolvent_dplr(Lambda, P, Q, s):
     return _resolvent_dplr(Lambda, P, Q, s)
 
 
-def _resolvent_dplr(Lambda, P, Q, s):
-    d = 1.0 / (s - Lambda)                       # the diagonal resolvent D, (N,)
-    DPt = d[:, None] * P.T                       # D P^T, (N, r)
-    QhD = Q.conj() * d[None, :]                  # conj(Q) D, (r, N)
-    small = jnp.eye(P.shape[0], dtype=DPt.dtype) + Q.conj() @ DPt   # r x r
-    return jnp.diag(d) - DPt @ jnp.linalg.solve(small, QhD)
+def _cauchy(v, s, Lambda):
+    """``out[..., j] = sum_n v[..., n] / (s[j] - Lambda[n])``."""
+    return jnp.einsum("...n,mn->...m", v, 1.0 / (s[:, None] - Lambda[None, :]))
 
 
 @full_precision
@@ -282,63 +265,33 @@ def cauchy(v, s, Lambda):
     return _cauchy(v, s, Lambda)
 
 
-def _cauchy(v, s, Lambda):
-    return jnp.einsum("...n,mn->...m", v, 1.0 / (s[:, None] - Lambda[None, :]))
-
-
 # --------------------------------------------------------------------------------------
-# the S4 kernel
+# the S4 kernel: the five steps chained
 # --------------------------------------------------------------------------------------
 
-@full_precision
-def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
-    """Re K for the bilinear discretization of ``A = diag(Lambda) - P Q^H``, shape (L,).
+def _kernel_dplr_plain(Lambda, P, Q, B, Ct, dt, L):
+    """Re K of a rank-one DPLR system by the five steps as written, at all L roots:
 
-    ``Ct = C (I - Ab^L)`` is the (learned) output vector; the result equals
-    ``conv_kernel(Ab, Bb, C, L)`` of the dense system (its real part). At each root of
-    unity ``z_j = exp(-2 pi i j / L)`` (steps in the module docstring), with
-    ``t_j = tan(pi j / L)``,
+        Khat(z) = 2/(1+z) [k(Ct B) - k(Ct P) k(Q* B) / (1 + k(Q* P))],   K = ifft(Khat),
 
-        Khat(z_j) = (1 + i t_j) [k00 - k01 (I + k11)^-1 k10],   s_j = (2i/dt) t_j,
-
-    where the k's are Cauchy sums ``sum_n a_n b_n / (s - Lambda_n)`` with
-    a in {Ct, conj(Q)} and b in {B, P}; ``s_j`` and ``1 + i t_j`` are
-    ``(2/dt)(1-z)/(1+z)`` and ``2/(1+z)`` in the form that does not cancel in float32
-    (:func:`bilinear_s_at_roots`). At z = -1 (present when L is even) s is
-    infinite, and the limit ``Khat(-1) = Ct (I + Ab)^-1 Bb = (dt / 2) Ct . B`` is used.
-
-    The output is real, so only ``L // 2 + 1`` DFT values are inverted (``irfft``).
-    The DFT of Re K at root j is ``(Khat(z_j) + conj(Khat(conj z_j))) / 2``: two
-    evaluations per frequency in general. With ``real_system=True`` the caller
-    promises that K is real already (the parameters describe a real system in a
-    complex basis, e.g. from :func:`s4_minimal.hippo.legs_dplr` with Ct from a real
-    C), so ``Khat(conj z) = conj Khat(z)`` and half the evaluations suffice. With
-    that flag on a system whose K is not real, the result is *not* Re K.
-
-    Cost O(L N r^2) time and O(L N) memory (r the rank). Requires Re(Lambda) < 0.
+    with the Cauchy sums ``k(a b) = sum_n a_n b_n / (s - Lambda_n)`` and
+    ``s = (2/dt)(1-z)/(1+z)``; step 2 is in the given ``Ct = C (I - Ab^L)``. Exact in
+    exact arithmetic and accurate in float64; :func:`kernel_dplr` adds the two measures
+    that keep it accurate in float32.
     """
-    func = "kernel_dplr"
-    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
-    N = Lambda.shape[0]
-    P = _check_low_rank(func, "P", P, N)
-    Q = _check_low_rank(func, "Q", Q, N)
-    if P.shape != Q.shape:
-        fail(func, "Q", f"the shape of P {tuple(P.shape)}", Q)
-    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
-    Ct = check_array(func, "Ct", Ct, shape=(N,), complex_ok=True)
-    dt = check_scalar(func, "dt", dt, positive=True)
-    L = check_int(func, "L", L, minimum=1)
-    if not isinstance(real_system, bool):
-        fail(func, "real_system", "True or False", real_system, TypeError)
-    _check_stable(func, Lambda)
-
-    cdtype = _complex_dtype(Lambda, P, Q, B, Ct, dt)
-    Lambda, P, Q, B, Ct = (x.astype(cdtype) for x in (Lambda, P, Q, B, Ct))
-    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
-    return _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system)
+    j = np.arange(L)
+    nyquist = 2 * j == L                                     # z = -1: s is infinite
+    z = jnp.where(nyquist, 0, _roots_of_unity(L, False)).astype(Lambda.dtype)  # step 1
+    s = _bilinear_s(z, dt)                                   # step 3: onto the imaginary axis
+    v = jnp.stack([Ct * B, Ct * P, Q.conj() * B, Q.conj() * P])
+    kCB, kCP, kQB, kQP = _cauchy(v, s, Lambda)               # step 5: four Cauchy sums
+    Khat = 2 / (1 + z) * (kCB - kCP * kQB / (1 + kQP))       # step 4: Woodbury for rank one
+    Khat = jnp.where(nyquist, dt / 2 * jnp.sum(Ct * B), Khat)   # the limit at z = -1
+    return jnp.real(_kernel_from_spectrum(Khat, L))          # step 1 backwards: inverse FFT
 
 
 def _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system):
+    """:func:`_kernel_dplr_plain` with s in the tangent form and the nearest pole kept apart."""
     # The roots z_j = exp(-2 pi i j / L) enter only through t_j = tan(pi j / L):
     # s_j = (2/dt)(1-z_j)/(1+z_j) = (2i/dt) t_j and 2/(1+z_j) = 1 + i t_j.
     j = np.arange(L // 2 + 1 if real_system else L)
@@ -398,38 +351,59 @@ def _take_jvp(primals, tangents):
     return x[..., idx], jnp.matmul(tangents[0], one_hot.T, precision="highest")
 
 
+@full_precision
+def kernel_dplr(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False):
+    """Re K for the bilinear discretization of ``A = diag(Lambda) - P Q^H``, shape (L,).
+
+    ``Ct = C (I - Ab^L)`` is the (learned) output vector; the result equals
+    ``conv_kernel(Ab, Bb, C, L)`` of the dense system (its real part). At each root of
+    unity ``z_j = exp(-2 pi i j / L)`` (steps in the module docstring), with
+    ``t_j = tan(pi j / L)``,
+
+        Khat(z_j) = (1 + i t_j) [k00 - k01 (I + k11)^-1 k10],   s_j = (2i/dt) t_j,
+
+    where the k's are Cauchy sums ``sum_n a_n b_n / (s - Lambda_n)`` with
+    a in {Ct, conj(Q)} and b in {B, P}; ``s_j`` and ``1 + i t_j`` are
+    ``(2/dt)(1-z)/(1+z)`` and ``2/(1+z)`` in the form that does not cancel in float32
+    (:func:`bilinear_s_at_roots`). At z = -1 (present when L is even) s is
+    infinite, and the limit ``Khat(-1) = Ct (I + Ab)^-1 Bb = (dt / 2) Ct . B`` is used.
+
+    The output is real, so only ``L // 2 + 1`` DFT values are inverted (``irfft``).
+    The DFT of Re K at root j is ``(Khat(z_j) + conj(Khat(conj z_j))) / 2``: two
+    evaluations per frequency in general. With ``real_system=True`` the caller
+    promises that K is real already (the parameters describe a real system in a
+    complex basis, e.g. from :func:`s4_minimal.hippo.legs_dplr` with Ct from a real
+    C), so ``Khat(conj z) = conj Khat(z)`` and half the evaluations suffice. With
+    that flag on a system whose K is not real, the result is *not* Re K.
+
+    Cost O(L N r^2) time and O(L N) memory (r the rank). Requires Re(Lambda) < 0.
+    """
+    func = "kernel_dplr"
+    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    P = _check_low_rank(func, "P", P, N)
+    Q = _check_low_rank(func, "Q", Q, N)
+    if P.shape != Q.shape:
+        fail(func, "Q", f"the shape of P {tuple(P.shape)}", Q)
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    Ct = check_array(func, "Ct", Ct, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    L = check_int(func, "L", L, minimum=1)
+    if not isinstance(real_system, bool):
+        fail(func, "real_system", "True or False", real_system, TypeError)
+    _check_stable(func, Lambda)
+
+    cdtype = _complex_dtype(Lambda, P, Q, B, Ct, dt)
+    Lambda, P, Q, B, Ct = (x.astype(cdtype) for x in (Lambda, P, Q, B, Ct))
+    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
+    return _kernel_dplr(Lambda, P, Q, B, Ct, dt, L, real_system)
+
+
 # --------------------------------------------------------------------------------------
 # the diagonal kernel (S4D)
 # --------------------------------------------------------------------------------------
 
 DIAG_METHODS = ("zoh", "bilinear")
-
-
-def _check_diag(func, Lambda, B, C, dt, L, method):
-    """Shared checks and casts of the diagonal kernels: arrays in one complex dtype."""
-    method = check_choice(func, "method", method, DIAG_METHODS)
-    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
-    N = Lambda.shape[0]
-    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
-    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
-    dt = check_scalar(func, "dt", dt, positive=True)
-    L = check_int(func, "L", L, minimum=1)
-    _check_stable(func, Lambda)
-    cdtype = _complex_dtype(Lambda, B, C, dt)
-    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
-    return Lambda.astype(cdtype), B.astype(cdtype), C.astype(cdtype), dt, L, method
-
-
-@full_precision
-def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
-    """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
-
-    ``K[k] = Re sum_n C_n Bb_n Ab_n^k`` over the states given (no factor 2: for the
-    conjugate-pair halving of :mod:`s4_minimal.s4d`, the full kernel is twice this).
-    ``method`` is ``"zoh"`` or ``"bilinear"`` (see :func:`_discretize_diag`). Forms the
-    (N, L) Vandermonde matrix: O(N L) time and memory. Requires Re(Lambda) < 0.
-    """
-    return _kernel_diag(*_check_diag("kernel_diag", Lambda, B, C, dt, L, method))
 
 
 def _discretize_diag(Lambda, B, dt, method):
@@ -445,10 +419,33 @@ def _discretize_diag(Lambda, B, dt, method):
 
 
 def _kernel_diag(Lambda, B, C, dt, L, method):
+    """``K[k] = Re sum_n C_n Bb_n Ab_n^k = Re ((C Bb) @ V)[k]``, ``V[n, k] = Ab_n^k``."""
     log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
     k = jnp.arange(L, dtype=dt.dtype)
     vandermonde = jnp.exp(log_Ab[:, None] * k[None, :])        # (N, L): V[n, k] = Ab_n^k
     return jnp.real((C * Bb) @ vandermonde)
+
+
+@full_precision
+def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
+    """Re K for a diagonal ``A = diag(Lambda)``, shape (L,): a Vandermonde product.
+
+    ``K[k] = Re sum_n C_n Bb_n Ab_n^k`` over the states given (no factor 2: for the
+    conjugate-pair halving of :mod:`s4_minimal.s4d`, the full kernel is twice this).
+    ``method`` is ``"zoh"`` or ``"bilinear"`` (see :func:`_discretize_diag`). Forms the
+    (N, L) Vandermonde matrix: O(N L) time and memory. Requires Re(Lambda) < 0.
+    """
+    return _kernel_diag(*_check_diag("kernel_diag", Lambda, B, C, dt, L, method))
+
+
+def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
+    """``K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b``, one matrix product."""
+    log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
+    a = jnp.arange(-(-L // m), dtype=dt.dtype)                    # block starts a m
+    b = jnp.arange(m, dtype=dt.dtype)                             # offsets in a block
+    W = (C * Bb)[None, :] * jnp.exp(log_Ab[None, :] * (m * a)[:, None])   # (L/m, N)
+    V = jnp.exp(log_Ab[:, None] * b[None, :])                     # (N, m)
+    return jnp.real(W @ V).reshape(-1)[:L]
 
 
 @full_precision
@@ -469,15 +466,6 @@ def kernel_diag_factored(Lambda, B, C, dt, L: int, method: str = "zoh", block=No
     L = args[4]
     block = int(np.ceil(np.sqrt(L))) if block is None else check_int(func, "block", block, minimum=1)
     return _kernel_diag_factored(*args, block)
-
-
-def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
-    log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
-    a = jnp.arange(-(-L // m), dtype=dt.dtype)                    # block starts a m
-    b = jnp.arange(m, dtype=dt.dtype)                             # offsets in a block
-    W = (C * Bb)[None, :] * jnp.exp(log_Ab[None, :] * (m * a)[:, None])   # (L/m, N)
-    V = jnp.exp(log_Ab[:, None] * b[None, :])                     # (N, m)
-    return jnp.real(W @ V).reshape(-1)[:L]
 
 
 # --------------------------------------------------------------------------------------
@@ -507,3 +495,47 @@ def legs_dplr_system(N: int, dt, C, L: int):
     Ab, Bb = _discretize_jit(A, B, dt, method="bilinear")
     Ct = np.asarray(_c_tilde_jit(Ab, C, L)) @ V
     return (Ab, Bb), (Lambda, P, P, B_v, Ct)
+
+
+# --------------------------------------------------------------------------------------
+# argument checks
+# --------------------------------------------------------------------------------------
+
+def _complex_dtype(*arrays):
+    """The complex dtype matching the precision of ``arrays`` (complex128 only under x64)."""
+    return jnp.result_type(*arrays, jnp.complex64)
+
+
+def _check_stable(func, Lambda):
+    """Refuse a diagonal with a non-negative real part (when its values are known)."""
+    values = concrete(Lambda)
+    if values is None:
+        return
+    if not np.all(np.real(values) < 0):
+        worst = float(np.max(np.real(values)))
+        fail(func, "Lambda",
+             f"entries with negative real part (a stable diagonal; the largest real part "
+             f"is {worst:.3g})", Lambda)
+
+
+def _check_low_rank(func, name, value, N):
+    """P or Q as an (r, N) array: (N,) means rank 1."""
+    arr = check_array(func, name, value, ndim=(1, 2), complex_ok=True)
+    if arr.shape[-1] != N:
+        fail(func, name, f"shape ({N},) or (r, {N}) to match Lambda of length {N}", arr)
+    return arr.reshape(-1, N)
+
+
+def _check_diag(func, Lambda, B, C, dt, L, method):
+    """Shared checks and casts of the diagonal kernels: arrays in one complex dtype."""
+    method = check_choice(func, "method", method, DIAG_METHODS)
+    Lambda = check_array(func, "Lambda", Lambda, ndim=1, complex_ok=True)
+    N = Lambda.shape[0]
+    B = check_array(func, "B", B, shape=(N,), complex_ok=True)
+    C = check_array(func, "C", C, shape=(N,), complex_ok=True)
+    dt = check_scalar(func, "dt", dt, positive=True)
+    L = check_int(func, "L", L, minimum=1)
+    _check_stable(func, Lambda)
+    cdtype = _complex_dtype(Lambda, B, C, dt)
+    dt = jnp.asarray(dt, jnp.finfo(cdtype).dtype)
+    return Lambda.astype(cdtype), B.astype(cdtype), C.astype(cdtype), dt, L, method

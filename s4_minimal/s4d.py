@@ -67,6 +67,27 @@ __all__ = ["INITS", "init", "full_system", "conjugate_pairs"]
 INITS = ("legs", "lin", "inv")
 
 
+def _init(name, N):
+    """(Lambda, B) of the kept half, n < N/2: LegS's normal part and V^* B_legs; Lin
+    ``-1/2 + i pi n``, B = 1; Inv ``-1/2 + i (N/pi) (N/(2n+1) - 1)``, B = 1."""
+    n = np.arange(N // 2)
+    if name == "legs":
+        Lambda, _, B, _ = hippo.legs_dplr(N)   # eigh sorts Im(Lambda) ascending
+        Lambda, B = Lambda[N // 2:], B[N // 2:]  # the half with Im(Lambda) > 0
+    elif name == "lin":
+        Lambda = -0.5 + 1j * np.pi * n
+        B = np.ones(N // 2)
+    else:  # inv
+        Lambda = -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1) - 1)
+        B = np.ones(N // 2)
+    return Lambda.astype(np.complex128), B.astype(np.complex128)
+
+
+def _clip_imag(B, bound):
+    """``Re B + i clip(Im B, -bound, bound)``: the reference code's clip of B."""
+    return B.real + 1j * np.clip(B.imag, -bound, bound)
+
+
 def init(name: str, N: int, *, b_clip=None):
     """``(Lambda, B)``: complex128 arrays of shape (N // 2,), one state of each conjugate pair.
 
@@ -87,23 +108,13 @@ def init(name: str, N: int, *, b_clip=None):
     return Lambda, B if b_clip is None else _clip_imag(B, b_clip)
 
 
-def _clip_imag(B, bound):
-    """``Re B + i clip(Im B, -bound, bound)``: the reference code's clip of B."""
-    return B.real + 1j * np.clip(B.imag, -bound, bound)
+def conjugate_pairs(x):
+    """The full conjugate-paired array ``[x, conj x]`` along the last axis.
 
-
-def _init(name, N):
-    n = np.arange(N // 2)
-    if name == "legs":
-        Lambda, _, B, _ = hippo.legs_dplr(N)   # eigh sorts Im(Lambda) ascending
-        Lambda, B = Lambda[N // 2:], B[N // 2:]  # the half with Im(Lambda) > 0
-    elif name == "lin":
-        Lambda = -0.5 + 1j * np.pi * n
-        B = np.ones(N // 2)
-    else:  # inv
-        Lambda = -0.5 + 1j * (N / np.pi) * (N / (2 * n + 1) - 1)
-        B = np.ones(N // 2)
-    return Lambda.astype(np.complex128), B.astype(np.complex128)
+    The states of a real system in a complex basis come in conjugate pairs; the
+    package stores one of each pair and completes them here.
+    """
+    return jnp.concatenate([x, jnp.conj(x)], axis=-1)
 
 
 def full_system(Lambda, B, C):
@@ -117,12 +128,3 @@ def full_system(Lambda, B, C):
     B = check_array("full_system", "B", B, shape=(M,), complex_ok=True)
     C = check_array("full_system", "C", C, shape=(M,), complex_ok=True)
     return tuple(conjugate_pairs(x) for x in (Lambda, B, C))
-
-
-def conjugate_pairs(x):
-    """The full conjugate-paired array ``[x, conj x]`` along the last axis.
-
-    The states of a real system in a complex basis come in conjugate pairs; the
-    package stores one of each pair and completes them here.
-    """
-    return jnp.concatenate([x, jnp.conj(x)], axis=-1)
