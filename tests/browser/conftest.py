@@ -121,6 +121,10 @@ class PageReport:
     launch_links: list = field(default_factory=list)
     text_chars: int = 0
     screenshots: list = field(default_factory=list)
+    code_lines: int = 0  # lines of code a reader sees without opening anything
+    code_asserts: int = 0  # of those, lines that start with `assert`
+    listing_lines: int = 0  # lines of package source shown as output (show_source)
+    uncaptioned_figures: list = field(default_factory=list)
 
 
 @dataclass(repr=False)
@@ -482,6 +486,37 @@ async () => {
 # Smallest on-screen text of an SVG figure that is still legible (the book's body text is 16 px).
 MIN_FIGURE_TEXT_PX = 9.0
 
+# What a reader sees before opening anything: code cells not folded (hide-input, hide-cell) and
+# not inside an exercise's solution; their non-blank, non-comment lines and the asserts among
+# them. A figure is an image in a cell's output; outside sliders and animations it must sit in a
+# <figure> with a caption (set in the cell's metadata, mystnb.figure.caption).
+_STRUCTURE = r"""
+() => {
+  const article = document.querySelector('article.bd-article') || document.body;
+  const folded = '.tag_hide-input, .tag_hide-cell, .solution, details';
+  let lines = 0, asserts = 0, listing = 0;
+  for (const pre of article.querySelectorAll('.cell_input pre')) {
+    if (pre.closest(folded)) continue;
+    for (const line of pre.textContent.split('\n')) {
+      const t = line.trim();
+      if (!t || t.startsWith('#')) continue;
+      lines += 1;
+      if (/^assert\b/.test(t)) asserts += 1;
+    }
+  }
+  for (const pre of article.querySelectorAll('.cell_output .highlight-python pre')) {
+    if (pre.closest(folded)) continue;
+    listing += pre.textContent.split('\n').filter(l => l.trim()).length;
+  }
+  const uncaptioned = Array.from(article.querySelectorAll('.cell_output img')).filter(img =>
+      !img.closest('div.book-slider, div.animation') &&
+      !(img.closest('figure') && img.closest('figure').querySelector('figcaption'))
+  ).map(img => (img.closest('[id]') ? '#' + img.closest('[id]').id + ' ' : '') +
+               (img.getAttribute('src') || '').slice(-40));
+  return {lines, asserts, listing, uncaptioned};
+}
+"""
+
 _SLIDERS = """
 () => Array.from(document.querySelectorAll('div.book-slider')).map((div, i) => {
   div.setAttribute('data-test-slider', String(i));
@@ -718,6 +753,10 @@ def crawl(server) -> Crawl:
                     report.unresolved_xrefs = m["unresolvedXrefs"]
                     report.download_links, report.launch_links = m["downloadLinks"], m["launchLinks"]
                     report.text_chars = m["textChars"]
+                    structure = page.evaluate(_STRUCTURE)
+                    report.code_lines, report.code_asserts = structure["lines"], structure["asserts"]
+                    report.listing_lines = structure["listing"]
+                    report.uncaptioned_figures = structure["uncaptioned"]
                     animations = page.evaluate(_ANIMATIONS)
                     report.animations = len(animations)
                     for anim in animations:

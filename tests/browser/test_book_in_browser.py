@@ -87,6 +87,31 @@ def test_every_formula_is_typeset(crawl):
         assert not failures, f"formulas not typeset ({name}):\n" + _fmt(failures)
 
 
+# Measured on the built book: the most visible asserts in one chapter, and the share of visible
+# code lines that are asserts, once every chapter kept its checks folded (see the closing table
+# this test prints). The bars leave room for a chapter to grow, not for checks to come back.
+MAX_VISIBLE_ASSERTS = 4
+MAX_ASSERT_SHARE = 0.05
+
+
+def test_chapters_show_the_idea_and_fold_the_checks(crawl, capsys):
+    rows = []
+    for rel, r in sorted(_chapters(crawl).items()):
+        rows.append(f"{rel.split('/')[-1]:28s} {r.code_lines:5d} {r.code_asserts:7d} {r.listing_lines:8d}")
+    with capsys.disabled():
+        print("\nvisible code per chapter (lines, asserts, listing lines):\n" + "\n".join(rows))
+    heavy = {rel: f"{r.code_asserts} asserts in {r.code_lines} visible code lines"
+             for rel, r in _chapters(crawl).items()
+             if r.code_asserts > MAX_VISIBLE_ASSERTS
+             or r.code_asserts > MAX_ASSERT_SHARE * max(r.code_lines, 1)}
+    assert not heavy, "chapters whose visible code is dominated by checks:\n" + _fmt(heavy)
+
+
+def test_every_figure_has_a_caption(crawl):
+    failures = _failures(crawl, "uncaptioned_figures")
+    assert not failures, "figures without a caption:\n" + _fmt(failures)
+
+
 def test_every_image_loads(crawl):
     failures = _failures(crawl, "broken_images")
     assert not failures, "images that did not load:\n" + _fmt(failures)
