@@ -78,25 +78,30 @@ def transition(measure: str, N: int):
     return _transition(measure, N)
 
 
+def _legs_dplr(N: int):
+    """LegS = V (diag(Lambda) - P P^*) V^*, as S = A + P0 P0^T is normal."""
+    A, B_legs = _transition("legs", N)
+    P0 = np.sqrt(np.arange(N, dtype=np.float64) + 0.5)   # sqrt(n + 1/2)
+    J = A + np.outer(P0, P0) + 0.5 * np.eye(N)   # S = -I/2 + J, J skew
+    omega, V = np.linalg.eigh(-1j * J)           # -iJ Hermitian: V unitary
+    Lambda = -0.5 + 1j * omega                   # eigenvalues of S
+    P = V.conj().T @ P0                          # P = V^* P0
+    B = V.conj().T @ B_legs                      # B = V^* B_legs
+    return Lambda, P, B, V
+
+
 def legs_dplr(N: int):
     """LegS in diagonal-plus-low-rank form: ``(Lambda, P, B, V)``.
 
     With ``P0[n] = sqrt(n + 1/2)``, ``S = A + P0 P0^T`` equals ``-I/2`` plus a
-    skew-symmetric matrix, so it is normal and ``S = V diag(Lambda) V^H`` with V
+    skew-symmetric matrix, so it is normal and ``S = V diag(Lambda) V^*`` with V
     unitary. Then, to rounding,
 
-    ``V @ (diag(Lambda) - outer(P, conj(P))) @ V^H == A_legs`` and ``V @ B == B_legs``,
+    ``V @ (diag(Lambda) - outer(P, conj(P))) @ V^* == A_legs`` and ``V @ B == B_legs``,
 
-    where ``P = V^H P0`` and ``B = V^H B_legs``. Computed in float64 (complex128)
-    from the Hermitian matrix ``-i (S + I/2)`` with ``numpy.linalg.eigh``.
+    where ``P = V^* P0`` and ``B = V^* B_legs`` (``V^*`` the conjugate transpose).
+    Computed in float64 (complex128) from the Hermitian matrix ``-i (S + I/2)`` with
+    ``numpy.linalg.eigh``. See :func:`_legs_dplr` for the algorithm.
     """
     N = check_int("legs_dplr", "N", N, minimum=1)
-    A, B_legs = transition("legs", N)
-    P0 = np.sqrt(np.arange(N, dtype=np.float64) + 0.5)
-    S = A + np.outer(P0, P0)
-    skew = S + 0.5 * np.eye(N)
-    omega, V = np.linalg.eigh(-1j * skew)
-    Lambda = -0.5 + 1j * omega
-    P = V.conj().T @ P0
-    B = V.conj().T @ B_legs
-    return Lambda, P, B, V
+    return _legs_dplr(N)

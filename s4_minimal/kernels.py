@@ -438,13 +438,13 @@ def kernel_diag(Lambda, B, C, dt, L: int, method: str = "zoh"):
     return _kernel_diag(*_check_diag("kernel_diag", Lambda, B, C, dt, L, method))
 
 
-def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
-    """``K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b``, one matrix product."""
+def _kernel_diag_factored(Lambda, B, C, dt, L, method, T):
+    """``K[a T + b] = Re sum_n [(C Bb)_n Ab_n^(a T)] Ab_n^b``, block length T."""
     log_Ab, Bb = _discretize_diag(Lambda, B, dt, method)
-    a = jnp.arange(-(-L // m), dtype=dt.dtype)                    # block starts a m
-    b = jnp.arange(m, dtype=dt.dtype)                             # offsets in a block
-    W = (C * Bb)[None, :] * jnp.exp(log_Ab[None, :] * (m * a)[:, None])   # (L/m, N)
-    V = jnp.exp(log_Ab[:, None] * b[None, :])                     # (N, m)
+    a = jnp.arange(-(-L // T), dtype=dt.dtype)                    # block starts a T
+    b = jnp.arange(T, dtype=dt.dtype)                             # offsets in a block
+    W = (C * Bb)[None, :] * jnp.exp(log_Ab[None, :] * (T * a)[:, None])   # (L/T, N)
+    V = jnp.exp(log_Ab[:, None] * b[None, :])                     # (N, T)
     return jnp.real(W @ V).reshape(-1)[:L]
 
 
@@ -452,13 +452,13 @@ def _kernel_diag_factored(Lambda, B, C, dt, L, method, m):
 def kernel_diag_factored(Lambda, B, C, dt, L: int, method: str = "zoh", block=None):
     """:func:`kernel_diag` without the (N, L) Vandermonde matrix: O(N sqrt(L)) memory.
 
-    Write each lag as ``k = a m + b`` with block length m (default ``ceil(sqrt(L))``),
-    ``0 <= b < m``. Then ``Ab^k = Ab^(a m) Ab^b`` and
+    Write each lag as ``k = a T + b`` with block length ``T = block`` (default
+    ``ceil(sqrt(L))``), ``0 <= b < T``. Then ``Ab^k = Ab^(a T) Ab^b`` and
 
-        K[a m + b] = Re sum_n [(C Bb)_n Ab_n^(a m)] Ab_n^b = Re (W @ V)[a, b],
+        K[a T + b] = Re sum_n [(C Bb)_n Ab_n^(a T)] Ab_n^b = Re (W @ V)[a, b],
 
-    with ``W`` of shape (ceil(L / m), N) and ``V`` of shape (N, m): one small matrix
-    product whose (ceil(L / m), m) result, read row by row, is K (cut to length L).
+    with ``W`` of shape (ceil(L / T), N) and ``V`` of shape (N, T): one small matrix
+    product whose (ceil(L / T), T) result, read row by row, is K (cut to length L).
     Same arithmetic per entry as :func:`kernel_diag` (powers by ``exp(k log Ab)``).
     """
     func = "kernel_diag_factored"
