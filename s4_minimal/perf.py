@@ -522,6 +522,7 @@ def _variant_rows(L, cfg, ceil, state):
                                                                  config)
             name = ",".join(f"{k}={v}" for k, v in changes.items()) or "default"
             extra = {"variant": name, "config": dict(config), "direction": direction}
+            print(f"  dplr_variant L={L} {direction} {name}", file=sys.stderr, flush=True)
             try:
                 g = f if direction == "fwd" else _grad_of(f, 6)
                 compiled, peak = _compile(g, inputs[0])
@@ -600,22 +601,31 @@ def _legs_error_rows(L, cfg):
 # --------------------------------------------------------------------------------------
 
 class _Bar:
-    """A tqdm progress bar where tqdm is installed, a line per step where it is not."""
+    """A tqdm progress bar; without it (not installed, or ``progress=False``) a line
+    per step on stderr with the seconds since the start, so a log shows where a run
+    that was cut short stopped."""
 
     def __init__(self, total, disable):
-        try:
-            from tqdm import tqdm
-            self.bar = tqdm(total=total, desc="benchmark", disable=disable, file=sys.stderr)
-        except ImportError:
-            self.bar = None
-        self.disable = disable
+        import time
+        self.start = time.perf_counter()
+        self.bar = None
+        if not disable:
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, desc="benchmark", file=sys.stderr)
+            except ImportError:
+                pass
+
+    def begin(self, text):
+        if self.bar is None:
+            import time
+            print(f"benchmark [{time.perf_counter() - self.start:6.1f} s] {text} ...",
+                  file=sys.stderr, flush=True)
 
     def step(self, text):
         if self.bar is not None:
             self.bar.set_postfix_str(text)
             self.bar.update(1)
-        elif not self.disable:
-            print(f"benchmark: {text}", file=sys.stderr, flush=True)
 
     def close(self):
         if self.bar is not None:
@@ -666,6 +676,7 @@ def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = Non
         if budget_s is not None and time.perf_counter() - start > budget_s:
             result["skipped"].append(label)
             continue
+        bar.begin(label)
         try:
             if m == "ceilings":
                 ceil = measure_ceilings(repeats=max(3, min(cfg.repeats, 10)))
