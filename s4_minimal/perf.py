@@ -522,7 +522,9 @@ def _variant_rows(L, cfg, ceil, state):
                                                                  config)
             name = ",".join(f"{k}={v}" for k, v in changes.items()) or "default"
             extra = {"variant": name, "config": dict(config), "direction": direction}
-            print(f"  dplr_variant L={L} {direction} {name}", file=sys.stderr, flush=True)
+            if state.get("log"):
+                print(f"  dplr_variant L={L} {direction} {name}", file=sys.stderr,
+                      flush=True)
             try:
                 g = f if direction == "fwd" else _grad_of(f, 6)
                 compiled, peak = _compile(g, inputs[0])
@@ -601,23 +603,23 @@ def _legs_error_rows(L, cfg):
 # --------------------------------------------------------------------------------------
 
 class _Bar:
-    """A tqdm progress bar; without it (not installed, or ``progress=False``) a line
-    per step on stderr with the seconds since the start, so a log shows where a run
-    that was cut short stopped."""
+    """A tqdm progress bar (``progress``), or a line per step on stderr with the
+    seconds since the start (``log``, or ``progress`` without tqdm installed), so a
+    log shows where a run that was cut short stopped; or nothing."""
 
-    def __init__(self, total, disable):
+    def __init__(self, total, progress, log):
         import time
         self.start = time.perf_counter()
-        self.bar = None
-        if not disable:
+        self.bar, self.log = None, log
+        if progress:
             try:
                 from tqdm import tqdm
                 self.bar = tqdm(total=total, desc="benchmark", file=sys.stderr)
             except ImportError:
-                pass
+                self.log = True
 
     def begin(self, text):
-        if self.bar is None:
+        if self.log:
             import time
             print(f"benchmark [{time.perf_counter() - self.start:6.1f} s] {text} ...",
                   file=sys.stderr, flush=True)
@@ -650,21 +652,22 @@ def _jobs(cfg):
 
 
 def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = None,
-                  budget_s: float | None = None, pick: int | None = None):
+                  budget_s: float | None = None, pick: int | None = None, log: bool = False):
     """Run every method of ``cfg``; returns the JSON-ready dict (metadata, ceilings, rows).
 
     ``out``: a JSON file rewritten after every step, so a run cut short keeps what it
     measured. ``budget_s``: steps that would start after this many seconds are
     skipped (listed under ``"skipped"``). ``pick``: after the ``dplr_variant`` rows at
     this L, :data:`s4_minimal.fast.PALLAS` is set to the fastest forward and backward
-    configurations for the rest of the run (recorded under ``"pallas"``).
+    configurations for the rest of the run (recorded under ``"pallas"``). ``log``: a
+    line on stderr as each step starts.
     """
     import time
     if not isinstance(cfg, BenchConfig):
         fail("run_benchmark", "cfg", "a BenchConfig", cfg, TypeError)
     start = time.perf_counter()
     jobs = _jobs(cfg)
-    bar = _Bar(len(jobs), disable=not progress)
+    bar = _Bar(len(jobs), progress, log)
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     result = {"environment": {**environment(), "date": date}, "config": cfg.as_dict(),
               "ceilings": None, "counting": FLOOR_COUNTING,
@@ -688,7 +691,7 @@ def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = Non
             elif m == "legs_error":
                 rows += _legs_error_rows(L, cfg)
             elif m == "dplr_variant":
-                rows += _variant_rows(L, cfg, ceil, {})
+                rows += _variant_rows(L, cfg, ceil, {"log": log})
                 if pick == L and jax.default_backend() == "gpu":
                     best = pick_pallas(rows, L)
                     if best is not None:
@@ -789,7 +792,8 @@ def main(argv=None):
     p.add_argument("--check-channels", type=int, default=4)
     p.add_argument("--rnn-steps", type=int, default=2048)
     p.add_argument("--no-grad", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="a line per step instead of a progress bar")
     p.add_argument("--out", default=None, help="JSON file to write (after every step)")
     p.add_argument("--budget-s", type=float, default=None,
                    help="skip the steps that would start after this many seconds")
@@ -830,7 +834,8 @@ def main(argv=None):
         except (OSError, ValueError, KeyError) as e:
             print(f"--pallas-from: {e}; the default configuration runs", file=sys.stderr)
     result = run_benchmark(cfg, progress=not args.no_progress, out=args.out,
-                           budget_s=args.budget_s, pick=args.pick_pallas)
+                           budget_s=args.budget_s, pick=args.pick_pallas,
+                           log=args.no_progress)
     print(format_table(result))
     return result
 
