@@ -31,6 +31,7 @@ Memory is XLA's count for one compiled call (arguments + outputs + temporaries).
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime
 import json
 
@@ -41,21 +42,23 @@ import numpy as np
 from . import bench, environment, kernels, ssd
 from .scan import linear_recurrence
 
-__all__ = ["FULL", "QUICK", "run", "diag_rows", "ssd_rows", "ssd_inputs", "format_table",
-           "main", "MAMBA2_TRITON_H200"]
+__all__ = ["FULL", "QUICK", "run", "diag_rows", "ssd_rows", "ssd_inputs", "ssd_floor", "merge",
+           "format_table", "main", "MAMBA2_TRITON_H200"]
 
 FULL = {
     "diag": {"H": 256, "N_half": 32, "dt": 0.01, "sizes": [1024, 4096, 16384, 65536],
              "batches": [1, 4, 16], "max_state_gib": 16.0},
     "ssd": {"batch": 16, "L": 16384, "heads": 8, "head_dim": 32, "state": 64, "groups": 1,
-            "chunk": 256, "reference_chunk": 64},
+            "chunk": 256, "reference_chunk": 64,
+            "variants": [[64, "highest"], [128, "highest"], [128, "tf32x3"],
+                         [64, "tf32x3"]]},
     "repeats": 10,
 }
 QUICK = {
     "diag": {"H": 16, "N_half": 8, "dt": 0.01, "sizes": [256, 1024],
              "batches": [1, 4], "max_state_gib": 16.0},
     "ssd": {"batch": 2, "L": 512, "heads": 2, "head_dim": 16, "state": 16, "groups": 1,
-            "chunk": 64, "reference_chunk": 32},
+            "chunk": 64, "reference_chunk": 32, "variants": [[32, "highest"], [32, "tf32x3"]]},
     "repeats": 10,
 }
 
@@ -104,17 +107,17 @@ DIAG_METHODS = {"sequential": _recurrence_ssm("sequential"),
                 "parallel": _recurrence_ssm("parallel"), "conv": _conv_ssm}
 
 
-def _peak_bytes(f, args):
+def _peak_bytes(f, args, compiled=None):
     """Device memory of one compiled call (XLA's count), None where unavailable."""
     try:
-        m = f.lower(*args).compile().memory_analysis()
+        m = (compiled or f.lower(*args).compile()).memory_analysis()
         return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
     except Exception:  # backends without a memory analysis
         return None
 
 
-def _diag_rows(cfg, repeats, bar):
-    rows = []
+def _diag_rows(cfg, repeats, bar, rows=None):
+    rows = [] if rows is None else rows
     H, Nh = cfg["H"], cfg["N_half"]
     sys32 = _diag_system(H, Nh, cfg["dt"], jnp.complex64)
     sys64 = _diag_system(H, Nh, cfg["dt"], jnp.complex128)
@@ -134,9 +137,10 @@ def _diag_rows(cfg, repeats, bar):
                 else:
                     try:
                         f = jax.jit(fn)
-                        row["ms"] = 1e3 * bench.time_median(f, inputs, repeats)
-                        row["peak_bytes"] = _peak_bytes(f, inputs[0])
-                        row["rel_err_f32"] = bench.relative_error(y64, f(*inputs[0]))
+                        compiled = f.lower(*inputs[0]).compile()
+                        row["ms"] = 1e3 * bench.time_median(compiled, inputs, repeats)
+                        row["peak_bytes"] = _peak_bytes(f, inputs[0], compiled)
+                        row["rel_err_f32"] = bench.relative_error(y64, compiled(*inputs[0]))
                     except Exception as e:  # out of memory on the device, say
                         row["skipped"] = f"{type(e).__name__}: {str(e)[:200]}"
                 rows.append(row)
@@ -169,7 +173,35 @@ def _loss_grad(fn):
     return jax.grad(loss, argnums=(1, 2, 3, 4))
 
 
-def _ssd_rows(cfg, repeats, bar):
+def ssd_floor(c, Q, grad=False):
+    """``(flops, bytes)`` of the chunked SSD: its matrix products and its inputs + output.
+
+    Per batch and chunk of Q steps: C B^T once per group (2 g Q^2 N), the masked
+    scores times x per head (2 h Q^2 P), the chunk's state and the entering state's
+    contribution (2 x 2 h Q N P). Bytes: x, y, log_a, B, C in float32, read or written
+    once. Forward+backward: three times both.
+    """
+    b, L, h, P, N, g = (c[k] for k in ("batch", "L", "heads", "head_dim", "state", "groups"))
+    chunks = -(-L // Q)
+    flops = 2 * b * chunks * (g * Q * Q * N + h * Q * Q * P + 2 * h * Q * N * P)
+    nbytes = 4 * b * L * (2 * h * P + h + 2 * g * N)
+    return (3 * flops, 3 * nbytes) if grad else (flops, nbytes)
+
+
+def _ssd_methods(c):
+    """name -> (function, chunk, precision): the chunked form in each variant, the scan."""
+    out = {}
+    variants = [[c["chunk"], "highest"], [c["chunk"], "tf32x3"]] + list(c.get("variants", []))
+    for Q, prec in variants:
+        name = "chunked" + ("" if prec == "highest" else "_" + prec) + (
+            "" if Q == c["chunk"] else f"_q{Q}")
+        out[name] = (lambda *a, Q=Q, prec=prec: ssd.ssd_chunked(*a, chunk=Q, precision=prec),
+                     Q, prec)
+    out["scan"] = (lambda *a: ssd.ssd_scan(*a, method="parallel"), None, None)
+    return out
+
+
+def _ssd_rows(cfg, repeats, bar, ceil=None, rows=None):
     c = cfg
     shape = (c["batch"], c["L"], c["heads"], c["head_dim"], c["state"], c["groups"])
     inputs = [ssd_inputs(s, *shape) for s in (1, 2)]
@@ -178,22 +210,20 @@ def _ssd_rows(cfg, repeats, bar):
     x64 = [jnp.asarray(t, jnp.float64) for t in inputs[0]]
     y64 = np.asarray(ref_fn(*x64))
     g64 = [np.asarray(g) for g in jax.jit(_loss_grad(ref_fn))(w.astype(jnp.float64), *x64)]
-    methods = {"chunked": lambda *a: ssd.ssd_chunked(*a, chunk=c["chunk"]),
-               "chunked_tf32x3": lambda *a: ssd.ssd_chunked(*a, chunk=c["chunk"],
-                                                            precision="tf32x3"),
-               "scan": lambda *a: ssd.ssd_scan(*a, method="parallel")}
-    rows = []
-    for name, fn in methods.items():
+    rows = [] if rows is None else rows
+    for name, (fn, Q, prec) in _ssd_methods(c).items():
         for pass_ in ("fwd", "fwd+bwd"):
-            row = {"part": "ssd", "method": name, "L": c["L"], "batch": c["batch"], "pass": pass_}
+            row = {"part": "ssd", "method": name, "L": c["L"], "batch": c["batch"], "pass": pass_,
+                   "chunk": Q, "precision": prec}
             try:
                 if pass_ == "fwd":
                     f, args = jax.jit(fn), inputs
                 else:
                     f, args = jax.jit(_loss_grad(fn)), [(w,) + a for a in inputs]
-                row["ms"] = 1e3 * bench.time_median(f, args, repeats)
-                row["peak_bytes"] = _peak_bytes(f, args[0])
-                out = f(*args[0])
+                compiled = f.lower(*args[0]).compile()
+                row["ms"] = 1e3 * bench.time_median(compiled, args, repeats)
+                row["peak_bytes"] = _peak_bytes(f, args[0], compiled)
+                out = compiled(*args[0])
                 if pass_ == "fwd":
                     row["rel_err_f32"] = bench.relative_error(y64, out)
                     row["max_err_f32"] = float(np.max(np.abs(y64 - np.asarray(out, np.float64)))
@@ -203,6 +233,12 @@ def _ssd_rows(cfg, repeats, bar):
                         np.concatenate([g.ravel() for g in g64]),
                         np.concatenate([np.asarray(g).ravel() for g in out]))
                 del out
+                if Q is not None and ceil is not None:
+                    fl, by = ssd_floor(c, Q, pass_ == "fwd+bwd")
+                    t_fl, t_by = fl / ceil["flops"], by / ceil["bandwidth"]
+                    row.update(flops=fl, bytes=by, floor_ms=1e3 * max(t_fl, t_by),
+                               bound="flops" if t_fl >= t_by else "bytes",
+                               x_floor=row["ms"] / (1e3 * max(t_fl, t_by)))
             except Exception as e:  # out of memory on the device, say
                 row["skipped"] = f"{type(e).__name__}: {str(e)[:200]}"
             rows.append(row)
@@ -226,12 +262,41 @@ def ssd_rows(cfg, repeats: int = 10):
     return _ssd_rows(cfg, repeats, _NoBar())
 
 
-def run(config=None, *, quick: bool = False, progress: bool = True):
-    """Run both parts; returns the JSON-ready dict (environment, config, rows).
+class _Bar:
+    """tqdm where it is installed; otherwise a line every ten steps."""
+
+    def __init__(self, total, disable, on_update=None):
+        self.n, self.disable, self.on_update = 0, disable, on_update
+        try:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, desc="bench_after", disable=disable)
+        except ImportError:
+            self.bar = None
+
+    def update(self, n):
+        self.n += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif not self.disable and self.n % 10 == 0:
+            print(f"bench_after: {self.n} rows", flush=True)
+        if self.on_update is not None:
+            self.on_update()
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(config=None, *, quick: bool = False, progress: bool = True, parts=("diag", "ssd"),
+        out: str | None = None):
+    """Run the parts (``"ssd"``, ``"diag"``, in the given order); the JSON-ready dict.
 
     Needs float64 (``jax_enable_x64``) for the references; :func:`main` turns it on.
+    ``out``: a JSON file rewritten after each row. The device's ceilings
+    (:func:`s4_minimal.perf.measure_ceilings`) are measured first; the SSD rows give
+    their floors (:func:`ssd_floor`) against them.
     """
-    from tqdm.auto import tqdm
+    from .perf import measure_ceilings
 
     if not jax.config.jax_enable_x64:
         raise RuntimeError("run: the float64 references need jax_enable_x64 "
@@ -240,18 +305,49 @@ def run(config=None, *, quick: bool = False, progress: bool = True):
     repeats = config["repeats"]
     if repeats < 10:
         raise ValueError(f"run: config 'repeats' expected >= 10, got {repeats}")
+    for part in parts:
+        if part not in ("diag", "ssd"):
+            raise ValueError(f"run: 'parts' expected names from ('diag', 'ssd'), got {part!r}")
     d = config["diag"]
-    total = 3 * len(d["sizes"]) * len(d["batches"]) + 6
-    with tqdm(total=total, desc="bench_after", disable=not progress) as bar:
-        rows = _diag_rows(d, repeats, bar) + _ssd_rows(config["ssd"], repeats, bar)
+    total = (3 * len(d["sizes"]) * len(d["batches"]) * ("diag" in parts)
+             + 2 * len(_ssd_methods(config["ssd"])) * ("ssd" in parts))
     date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"environment": {**environment(), "date": date}, "config": config, "quick": quick,
-            "mamba2_triton_h200": MAMBA2_TRITON_H200, "rows": rows}
+    result = {"environment": {**environment(), "date": date}, "config": config, "quick": quick,
+              "mamba2_triton_h200": MAMBA2_TRITON_H200, "ceilings": measure_ceilings(),
+              "rows": [], "parts_done": []}
+    bar = _Bar(total, disable=not progress,
+               on_update=(lambda: _write(result, out)) if out else None)
+    for part in parts:
+        if part == "diag":
+            _diag_rows(d, repeats, bar, result["rows"])
+        else:
+            _ssd_rows(config["ssd"], repeats, bar, result["ceilings"], result["rows"])
+        result["parts_done"].append(part)
+        if out:
+            _write(result, out)
+    bar.close()
+    return result
+
+
+def _write(result, path):
+    """Write JSON through a temporary file, so a run cut short never leaves half a file."""
+    import os
+    with open(path + ".tmp", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def merge(results):
+    """Several runs' JSON dicts as one: the first run's metadata, every run's rows."""
+    out = dict(results[0])
+    out["rows"] = [row for r in results for row in r["rows"]]
+    out["parts_done"] = [p for r in results for p in r.get("parts_done", [])]
+    return out
 
 
 def format_table(result):
     """A plain-text table of the rows (times in ms, memory in MiB)."""
-    lines = [f"{'part':<5}{'method':<15}{'pass':<8}{'L':>7}{'batch':>6}{'ms':>10}"
+    lines = [f"{'part':<5}{'method':<20}{'pass':<8}{'L':>7}{'batch':>6}{'ms':>10}"
              f"{'MiB':>9}{'f32 err':>9}"]
     for r in result["rows"]:
         if "skipped" in r:
@@ -259,7 +355,7 @@ def format_table(result):
         else:
             mb = "-" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
             tail = f"{r['ms']:>10.3f}{mb:>9}{r['rel_err_f32']:>9.1e}"
-        lines.append(f"{r['part']:<5}{r['method']:<15}{r['pass']:<8}{r['L']:>7}"
+        lines.append(f"{r['part']:<5}{r['method']:<20}{r['pass']:<8}{r['L']:>7}"
                      f"{r['batch']:>6}{tail}")
     return "\n".join(lines)
 
@@ -273,12 +369,35 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--quick", action="store_true", help="small sizes (a CPU minute)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--parts", default="diag,ssd", help="comma-separated, in order: diag, ssd")
+    p.add_argument("--diag-sizes", default=None, help="comma-separated L (part 1)")
+    p.add_argument("--diag-batches", default=None, help="comma-separated batch sizes (part 1)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="merge these result files into --out and print the table")
     args = p.parse_args(argv)
-    jax.config.update("jax_enable_x64", True)
-    result = run(quick=args.quick, progress=not args.no_progress)
+    if args.merge:
+        runs = []
+        for path in args.merge:
+            try:
+                with open(path) as fh:
+                    runs.append(json.load(fh))
+            except (OSError, ValueError) as e:
+                print(f"merge: {path} skipped ({e})")
+        result = merge(runs)
+    else:
+        jax.config.update("jax_enable_x64", True)
+        parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())
+        config = copy.deepcopy(QUICK if args.quick else FULL)
+        for key, text in (("sizes", args.diag_sizes), ("batches", args.diag_batches)):
+            if text:
+                config["diag"][key] = [int(x) for x in text.split(",")]
+        try:
+            result = run(config, quick=args.quick, progress=not args.no_progress, parts=parts,
+                         out=args.out)
+        except ValueError as e:
+            p.error(str(e))
     print(format_table(result))
-    with open(args.out, "w") as fh:
-        json.dump(result, fh, indent=1)
+    _write(result, args.out)
     return result
 
 

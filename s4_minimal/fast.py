@@ -144,6 +144,35 @@ def _pallas_specs(H, R, N, BM):
     return w, om, lam, rows, part_w, part_lam
 
 
+def _cauchy_fwd_loop_kernel(wr_ref, wi_ref, omega_ref, lr_ref, li_ref, out_r_ref, out_i_ref):
+    # The same sums with the frequencies spread over the program's threads and the
+    # N terms visited one after another: every (m, n) term is added in registers,
+    # no sum crosses threads. Lambda_n and W[:, n] are read as blocks of one number.
+    omega = omega_ref[...]                                  # (BM,)
+    R, N = wr_ref.shape
+    acc_r = [jnp.zeros_like(omega) for _ in range(R)]
+    acc_i = [jnp.zeros_like(omega) for _ in range(R)]
+    for n in range(N):
+        one = _one(n)
+        a = -lr_ref[one]                                    # (1,)
+        b = omega - li_ref[one]                             # (BM,)
+        q = 1.0 / (a * a + b * b)
+        dr, di = a * q, -b * q
+        for i in range(R):
+            wr, wi = wr_ref[i, one], wi_ref[i, one]
+            acc_r[i] = acc_r[i] + (wr * dr - wi * di)
+            acc_i[i] = acc_i[i] + (wr * di + wi * dr)
+    for i in range(R):
+        out_r_ref[i, :] = acc_r[i]
+        out_i_ref[i, :] = acc_i[i]
+
+
+def _one(n):
+    """A static block of one entry at index n (a slice keeps the result a vector)."""
+    from jax.experimental import pallas as pl
+    return pl.ds(n, 1)
+
+
 def _compiler_params(warps):
     if jax.default_backend() != "gpu":
         return None
@@ -151,29 +180,50 @@ def _compiler_params(warps):
     return plgpu.CompilerParams(num_warps=warps, num_stages=1)
 
 
-_BM_FWD, _BM_BWD = 64, 32          # frequencies per program (tuned on an H100)
-_WARPS_FWD, _WARPS_BWD = 4, 4
+#: How the Pallas path runs: forward kernel ("tile": a (BM, N) tile summed over n;
+#: "loop": one frequency per thread, the n terms in turn), frequencies per program
+#: and warps per program in each direction.
+PALLAS_DEFAULT = (("fwd", "tile"), ("bm_fwd", 64), ("warps_fwd", 4), ("bm_bwd", 32),
+                  ("warps_bwd", 4))
 
 
-def _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret):
+#: The configuration :func:`kernel_dplr_fast` runs (a :func:`pallas_config` tuple):
+#: the fastest of the variants the benchmark of chapter 10 measured on an H200.
+PALLAS = PALLAS_DEFAULT
+
+
+def pallas_config(**changes):
+    """:data:`PALLAS_DEFAULT` with some entries replaced, as a hashable tuple."""
+    cfg = dict(PALLAS_DEFAULT)
+    for k, v in changes.items():
+        if k not in cfg:
+            fail("pallas_config", k, f"one of {tuple(cfg)}", k)
+        cfg[k] = v
+    return tuple(cfg.items())
+
+
+def _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret, config):
     from jax.experimental import pallas as pl
+    c = dict(config)
     H, R, N = wr.shape
     M = omega.shape[1]
-    w, om, lam, rows, _, _ = _pallas_specs(H, R, N, _BM_FWD)
+    w, om, lam, rows, _, _ = _pallas_specs(H, R, N, c["bm_fwd"])
     out = jax.ShapeDtypeStruct((H, R, M), wr.dtype)
+    kernel = _cauchy_fwd_loop_kernel if c["fwd"] == "loop" else _cauchy_fwd_kernel
     return pl.pallas_call(
-        _cauchy_fwd_kernel, out_shape=(out, out), grid=(H, M // _BM_FWD),
+        kernel, out_shape=(out, out), grid=(H, M // c["bm_fwd"]),
         in_specs=[w, w, om, lam, lam], out_specs=(rows, rows),
-        interpret=interpret, compiler_params=_compiler_params(_WARPS_FWD),
+        interpret=interpret, compiler_params=_compiler_params(c["warps_fwd"]),
         name="cauchy_fwd")(wr, wi, omega, lr, li)
 
 
-def _cauchy_pallas_bwd_call(wr, wi, omega, lr, li, gr, gi, interpret):
+def _cauchy_pallas_bwd_call(wr, wi, omega, lr, li, gr, gi, interpret, config):
     from jax.experimental import pallas as pl
+    c = dict(config)
     H, R, N = wr.shape
     M = omega.shape[1]
-    blocks = M // _BM_BWD
-    w, om, lam, rows, part_w, part_lam = _pallas_specs(H, R, N, _BM_BWD)
+    blocks = M // c["bm_bwd"]
+    w, om, lam, rows, part_w, part_lam = _pallas_specs(H, R, N, c["bm_bwd"])
     f = wr.dtype
     outs = (jax.ShapeDtypeStruct((H, blocks, R, N), f), jax.ShapeDtypeStruct((H, blocks, R, N), f),
             jax.ShapeDtypeStruct((H, M), f), jax.ShapeDtypeStruct((H, blocks, N), f),
@@ -182,24 +232,24 @@ def _cauchy_pallas_bwd_call(wr, wi, omega, lr, li, gr, gi, interpret):
         _cauchy_bwd_kernel, out_shape=outs, grid=(H, blocks),
         in_specs=[w, w, om, lam, lam, rows, rows],
         out_specs=(part_w, part_w, om, part_lam, part_lam),
-        interpret=interpret, compiler_params=_compiler_params(_WARPS_BWD),
+        interpret=interpret, compiler_params=_compiler_params(c["warps_bwd"]),
         name="cauchy_bwd")(wr, wi, omega, lr, li, gr, gi)
     return (ct_wr.sum(1), ct_wi.sum(1), ct_omega, ct_lr.sum(1), ct_li.sum(1))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _cauchy_pallas_real(wr, wi, omega, lr, li, interpret):
-    return _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _cauchy_pallas_real(wr, wi, omega, lr, li, interpret, config):
+    return _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret, config)
 
 
-def _cauchy_pallas_real_fwd(wr, wi, omega, lr, li, interpret):
-    out = _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret)
+def _cauchy_pallas_real_fwd(wr, wi, omega, lr, li, interpret, config):
+    out = _cauchy_pallas_fwd_call(wr, wi, omega, lr, li, interpret, config)
     return out, (wr, wi, omega, lr, li)
 
 
-def _cauchy_pallas_real_bwd(interpret, res, g):
+def _cauchy_pallas_real_bwd(interpret, config, res, g):
     gr, gi = g
-    return _cauchy_pallas_bwd_call(*res, gr, gi, interpret)
+    return _cauchy_pallas_bwd_call(*res, gr, gi, interpret, config)
 
 
 _cauchy_pallas_real.defvjp(_cauchy_pallas_real_fwd, _cauchy_pallas_real_bwd)
@@ -209,21 +259,23 @@ def _pow2(n):
     return 1 << max(0, int(np.ceil(np.log2(n))))
 
 
-def _cauchy_sums_pallas(W, omega, Lambda, interpret):
+def _cauchy_sums_pallas(W, omega, Lambda, interpret, config=PALLAS_DEFAULT):
     """:func:`_cauchy_sums_chunk` by the Pallas kernels, with padding to block sizes.
 
     N and R are padded to powers of two (zero weights; padded Lambda = -1), M to a
-    multiple of the block size (the padded sums are dropped, so their cotangents are 0).
+    multiple of the block sizes (the padded sums are dropped, so their cotangents are 0).
     """
+    c = dict(config)
     H, R, N = W.shape
     M = omega.shape[1]
     Rp, Np = _pow2(R), _pow2(N)
-    Mp = -(-M // max(_BM_FWD, _BM_BWD)) * max(_BM_FWD, _BM_BWD)
+    block = int(np.lcm(c["bm_fwd"], c["bm_bwd"]))
+    Mp = -(-M // block) * block
     W = jnp.pad(W, ((0, 0), (0, Rp - R), (0, Np - N)))
     Lambda = jnp.pad(Lambda, ((0, 0), (0, Np - N)), constant_values=-1.0)
     omega = jnp.pad(omega, ((0, 0), (0, Mp - M)))
     out_r, out_i = _cauchy_pallas_real(jnp.real(W), jnp.imag(W), omega, jnp.real(Lambda),
-                                       jnp.imag(Lambda), interpret)
+                                       jnp.imag(Lambda), interpret, tuple(config))
     return jax.lax.complex(out_r, out_i)[:, :R, :M]
 
 
@@ -263,8 +315,9 @@ def _frequencies(L, real_system):
     return t, nyquist
 
 
-@functools.partial(jax.jit, static_argnames=("L", "real_system", "chunk", "impl"))
-def _kernel_dplr_fast(Lambda, P, Q, B, Ct, dt, L, real_system, chunk, impl):
+@functools.partial(jax.jit, static_argnames=("L", "real_system", "chunk", "impl", "pallas"))
+def _kernel_dplr_fast(Lambda, P, Q, B, Ct, dt, L, real_system, chunk, impl,
+                      pallas=PALLAS_DEFAULT):
     """The fast S4 kernel for H channels: (H, L). Arguments already checked and cast."""
     cdtype = Lambda.dtype
     rdtype = jnp.finfo(cdtype).dtype
@@ -279,7 +332,7 @@ def _kernel_dplr_fast(Lambda, P, Q, B, Ct, dt, L, real_system, chunk, impl):
     if impl == "xla":
         k = _cauchy_sums(W, omega, Lambda, chunk)
     else:   # "pallas" compiled for the GPU, "interpret" anywhere (tests on the CPU)
-        k = _cauchy_sums_pallas(W, omega, Lambda, interpret=impl == "interpret")
+        k = _cauchy_sums_pallas(W, omega, Lambda, impl == "interpret", pallas)
     k = k.reshape(H, r + 1, r + 1, -1)
     k00, k01, k10, k11 = k[:, 0, 0], k[:, 0, 1:], k[:, 1:, 0], k[:, 1:, 1:]
     if r == 1:
@@ -352,7 +405,7 @@ def kernel_dplr_fast(Lambda, P, Q, B, Ct, dt, L: int, real_system: bool = False,
     rdtype = jnp.finfo(cdtype).dtype
     Lambda, P, Q, B, Ct = (x.astype(cdtype) for x in (Lambda, P, Q, B, Ct))
     return _kernel_dplr_fast(Lambda, P, Q, B, Ct, dt.astype(rdtype), L, real_system, chunk,
-                             impl)
+                             impl, PALLAS)
 
 
 # --------------------------------------------------------------------------------------

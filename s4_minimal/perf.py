@@ -27,8 +27,9 @@ from ._validate import check_bool, check_int, fail, set_fields
 from .bench import best_time, relative_error, time_median
 from .s4d import conjugate_pairs
 
-__all__ = ["METHODS", "LAYER_METHODS", "FLOOR_COUNTING", "BenchConfig", "run_benchmark",
-           "measure_ceilings", "floor", "format_table", "main"]
+__all__ = ["METHODS", "LAYER_METHODS", "FLOOR_COUNTING", "PALLAS_VARIANTS", "BenchConfig",
+           "run_benchmark", "measure_ceilings", "floor", "pick_pallas", "merge", "format_table",
+           "main"]
 
 #: Kernel-level methods: name -> what it computes (the book's function).
 METHODS = {
@@ -39,10 +40,14 @@ METHODS = {
     "dplr_fast_xla": "fast.kernel_dplr_fast(impl='xla'): fused XLA Cauchy sums",
     "diag_ref": "kernels.kernel_diag (ZOH), vmapped over channels",
     "diag_fast": "fast.kernel_diag_fast (ZOH): factored Vandermonde, one matmul",
+    "dplr_variant": "fast.kernel_dplr_fast's Pallas path in another configuration "
+                    "(fast.pallas_config: forward kernel, block sizes, warps)",
     "cauchy_pallas": "part of dplr_fast: the Cauchy sums alone (Pallas kernel; GPU only)",
     "cauchy_xla": "part of dplr_fast_xla: the Cauchy sums alone (fused XLA)",
     "irfft": "part of every DPLR method: the inverse real FFT of H spectra",
     "scan": "the recurrence ssm.scan_ssm: L sequential steps (output y)",
+    "legs_error": "no timing: the float32 error of the layer's kernel (fast.PALLAS) for "
+                  "its LegS start, every channel, against kernels.kernel_dplr in float64",
     "fft_conv": "ssm.causal_conv with a known K, by FFT (output y)",
 }
 #: Layer-level methods (batch of sequences, H channels, DPLR kernel).
@@ -50,6 +55,21 @@ LAYER_METHODS = {
     "layer_ref": "layers.ssm_apply, kernel_impl=\"reference\" (kernels.kernel_dplr)",
     "layer_fast": "layers.ssm_apply, kernel_impl=\"fast\" (fast.kernel_dplr_fast)",
     "rnn_step": "layers.ssm_scan: one RNN step per sample inside one lax.scan",
+    "layer_kernel": "part of layer_fast: the H kernels alone (layers.ssm_kernel)",
+    "layer_conv": "part of layer_fast: the batch of FFT convolutions alone, K given, "
+                  "in the layer's (batch, L, H) layout",
+    "layer_conv_hl": "layer_conv with u stored as (batch, H, L): FFTs along the last axis",
+    "rnn_loop": "a lax.scan of the same length whose step only adds u_k to a state "
+                "of the same size: the cost of one loop iteration",
+}
+#: Pallas configurations the benchmark tries for dplr_variant (forward ones timed
+#: forward, backward ones forward+backward), as keyword arguments of fast.pallas_config.
+PALLAS_VARIANTS = {
+    "fwd": [{}, {"bm_fwd": 128}, {"fwd": "loop", "bm_fwd": 128},
+            {"fwd": "loop", "bm_fwd": 256}, {"fwd": "loop", "bm_fwd": 256, "warps_fwd": 8},
+            {"fwd": "loop", "bm_fwd": 512}],
+    "bwd": [{}, {"bm_bwd": 16}, {"bm_bwd": 64}, {"warps_bwd": 8},
+            {"bm_bwd": 64, "warps_bwd": 8}],
 }
 #: Methods with a gradient (forward+backward) timing.
 GRAD_METHODS = ("dplr_ref", "dplr_fast", "dplr_fast_xla", "diag_ref", "diag_fast",
@@ -69,6 +89,8 @@ FLOOR_COUNTING = {
     "fft_conv": "flops 3 FFTs of 2L: 3 x 2.5 (2L) log2(2L) H; bytes: u, K read, y written",
     "layer": "the dplr kernel counts + a batch of FFT convolutions; bytes: u read, y written",
     "rnn_step": "flops per step ~60 H N/2; bytes per step: state read+written (H N/2 c64)",
+    "layer_kernel": "the dplr counts",
+    "layer_conv": "(2B + 1) FFTs of 2L per channel; bytes: u read, y written, K read",
     "grad": "forward+backward: 3x the forward flops and bytes",
 }
 
@@ -96,6 +118,7 @@ class BenchConfig:
     rnn_steps: int = 2048
     caps: dict | None = None
     grad: bool = True
+    variant_sizes: tuple = (16384, 65536)
 
     def __post_init__(self):
         func = "BenchConfig"
@@ -127,7 +150,9 @@ class BenchConfig:
                    check_channels=check_int(func, "check_channels", self.check_channels,
                                             minimum=0),
                    rnn_steps=check_int(func, "rnn_steps", self.rnn_steps, minimum=1),
-                   caps=caps, grad=check_bool(func, "grad", self.grad))
+                   caps=caps, grad=check_bool(func, "grad", self.grad),
+                   variant_sizes=_check_sizes(func, "variant_sizes", self.variant_sizes,
+                                              allow_empty=True))
 
     def as_dict(self):
         """The configuration as JSON-ready values (tuples as lists)."""
@@ -147,15 +172,6 @@ def _check_sizes(func, name, sizes, allow_empty=False):
 # --------------------------------------------------------------------------------------
 # timing and ceilings
 # --------------------------------------------------------------------------------------
-
-def _peak_bytes(f, args):
-    """Device memory of one compiled call: arguments + outputs + temporaries (XLA's count)."""
-    try:
-        m = jax.jit(f).lower(*args).compile().memory_analysis()
-        return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
-    except Exception:  # backends without a memory analysis
-        return None
-
 
 def measure_ceilings(repeats: int = 10, size: int = 1 << 28, n: int = 8192):
     """Measured device ceilings: ``{"bandwidth": bytes/s, "flops": flop/s}`` (float32).
@@ -275,7 +291,8 @@ def _kernel_method(name, L, cfg):
             W = np.repeat(a[4][:, None, :], 4, axis=1) * np.repeat(a[3][:, None, :], 4, axis=1)
             inputs.append((W, (2 / a[5])[:, None] * t[None, :], a[0]))
         if name == "cauchy_pallas":
-            f = lambda W, om, lam: fast._cauchy_sums_pallas(W, om, lam, interpret=jax.default_backend() != "gpu")
+            f = lambda W, om, lam: fast._cauchy_sums_pallas(
+                W, om, lam, jax.default_backend() != "gpu", fast.PALLAS)
         else:
             f = lambda W, om, lam: fast._cauchy_sums(W, om, lam, fast.default_chunk(H, L, N))
         one = lambda W, om, lam: kernels._cauchy(W, 1j * om, lam)
@@ -339,11 +356,17 @@ def floor(name: str, L: int, cfg: BenchConfig, grad: bool = False):
         fl, by = 2 * H * L * N * N, 2 * out
     elif name == "fft_conv":
         fl, by = 3 * 2.5 * 2 * L * (lg + 1) * H, 3 * out
+    elif name == "layer_kernel":
+        return floor("dplr_fast", L, cfg, grad)
+    elif name.startswith("layer_conv"):
+        B = cfg.batch
+        fl = (2 * B + 1) * 2.5 * 2 * L * (lg + 1) * H
+        by = 2 * 4 * B * L * H + out
     elif name.startswith("layer"):
         B = cfg.batch
         fl = H * M * N * (6 + 8 * (r + 1) ** 2) + (2 * B + 1) * 2.5 * 2 * L * (lg + 1) * H
         by = 2 * 4 * B * L * H
-    elif name == "rnn_step":   # one step, whatever L
+    elif name in ("rnn_step", "rnn_loop"):   # one step, whatever L
         fl, by = 60 * H * (N // 2), 2 * 8 * H * (N // 2)
     else:
         raise KeyError(name)
@@ -378,102 +401,351 @@ def _record(name, L, t, cfg, ceil, grad=False, peak=None, err=None, extra=None):
 # the layer and RNN mode
 # --------------------------------------------------------------------------------------
 
-def _layer_rows(L, cfg, ceil, methods, bar):
+def _compile(f, args):
+    """``(compiled, peak bytes)``: one compilation serves the timing and the memory count."""
+    compiled = jax.jit(f).lower(*args).compile()
+    try:
+        m = compiled.memory_analysis()
+        peak = int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes)
+    except Exception:  # backends without a memory analysis
+        peak = None
+    return compiled, peak
+
+
+def _timed(f, inputs, cfg):
+    """``(median seconds, peak bytes)`` of ``f`` over the rotating ``inputs``."""
+    compiled, peak = _compile(f, inputs[0])
+    return time_median(compiled, inputs, cfg.repeats), peak
+
+
+def _layer_rows(L, cfg, ceil, name):
     rows = []
     rng = np.random.default_rng(11)
     us = [jnp.asarray(rng.standard_normal((cfg.batch, L, cfg.H)), jnp.float32) for _ in range(3)]
-    for name in ("layer_ref", "layer_fast"):
-        if name not in methods:
-            continue
-        lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr",
-                                  kernel_impl="reference" if name == "layer_ref" else "fast")
-        params = [layers.init_ssm(jax.random.PRNGKey(s), lcfg) for s in range(3)]
+    impl = "reference" if name == "layer_ref" else "fast"
+    lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr", kernel_impl=impl)
+    params = [layers.init_ssm(jax.random.PRNGKey(s), lcfg) for s in range(3)]
+    extra = {"batch": cfg.batch}
+    if name in ("layer_ref", "layer_fast"):
         ins = list(zip(params, us))
-        fwd = jax.jit(lambda p, u, lcfg=lcfg: layers.ssm_apply(p, lcfg, u))
-        grad = jax.jit(jax.grad(lambda p, u, lcfg=lcfg: jnp.sum(layers.ssm_apply(p, lcfg, u) ** 2)))
-        for f, is_grad in ((fwd, False), (grad, True)):
-            if is_grad and not cfg.grad:
-                continue
-            t = time_median(f, ins, cfg.repeats)
-            rows.append(_record(name, L, t, cfg, ceil, grad=is_grad, peak=_peak_bytes(f, ins[0]),
-                                extra={"batch": cfg.batch, "samples_per_s": cfg.batch * L / t}))
-        bar.update(2)
+        fwd = lambda p, u: layers.ssm_apply(p, lcfg, u)
+        loss = lambda p, u: jnp.sum(layers.ssm_apply(p, lcfg, u) ** 2)
+    elif name == "layer_kernel":
+        ins = [(p,) for p in params]
+        fwd = lambda p: layers.ssm_kernel(p, lcfg, L)
+        loss = lambda p: jnp.sum(jnp.cos(layers.ssm_kernel(p, lcfg, L)))
+    else:   # the convolutions alone, K given (batch, L, H) or (batch, H, L)
+        Ks = [jnp.asarray(rng.standard_normal((cfg.H, L)) * 0.01, jnp.float32)
+              for _ in range(3)]
+        if name == "layer_conv":
+            conv = jax.vmap(jax.vmap(ssm.causal_conv, in_axes=(-1, 0), out_axes=-1),
+                            in_axes=(0, None))
+            ins = list(zip(us, Ks))
+        else:
+            conv = jax.vmap(jax.vmap(ssm.causal_conv), in_axes=(0, None))
+            ins = [(jnp.swapaxes(u, 1, 2), K) for u, K in zip(us, Ks)]
+        fwd = conv
+        loss = lambda u, K: jnp.sum(conv(u, K) ** 2)
+    grad = jax.grad(loss, argnums=tuple(range(len(ins[0]))))
+    for f, is_grad in ((fwd, False), (grad, True)):
+        if is_grad and not cfg.grad:
+            continue
+        t, peak = _timed(f, ins, cfg)
+        rows.append(_record(name, L, t, cfg, ceil, grad=is_grad, peak=peak,
+                            extra={**extra, "samples_per_s": cfg.batch * L / t}))
     return rows
 
 
-def _rnn_row(cfg, ceil):
+def _step_row(name, t, T, cfg, ceil, extra=None):
+    fl, by = floor(name, T, cfg)
+    t_floor = max(fl / ceil["flops"], by / ceil["bandwidth"])
+    row = {"method": name, "L": T, "pass": "fwd", "ms": 1e3 * t, "us_per_step": 1e6 * t,
+           "flops": fl, "bytes": by, "floor_ms": 1e3 * t_floor,
+           "bound": "flops" if fl / ceil["flops"] >= by / ceil["bandwidth"] else "bytes",
+           "x_floor": t / t_floor, "peak_bytes": None, "rel_err_f32": None}
+    row.update(extra or {})
+    return row
+
+
+def _rnn_rows(cfg, ceil):
     lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr")
     T = cfg.rnn_steps
     params = layers.init_ssm(jax.random.PRNGKey(0), lcfg)
     rp = layers.ssm_rnn_params(params, lcfg, T)
     rng = np.random.default_rng(5)
     us = [(jnp.asarray(rng.standard_normal((T, cfg.H)), jnp.float32),) for _ in range(3)]
-    f = jax.jit(lambda u: layers.ssm_scan(rp, u))
-    t = time_median(f, us, cfg.repeats) / T
-    fl, by = floor("rnn_step", T, cfg)
-    t_floor = max(fl / ceil["flops"], by / ceil["bandwidth"])
-    return {"method": "rnn_step", "L": T, "pass": "fwd", "ms": 1e3 * t, "us_per_step": 1e6 * t,
-            "flops": fl, "bytes": by, "floor_ms": 1e3 * t_floor,
-            "bound": "flops" if fl / ceil["flops"] >= by / ceil["bandwidth"] else "bytes",
-            "x_floor": t / t_floor, "peak_bytes": None, "rel_err_f32": None}
+    t, _ = _timed(lambda u: layers.ssm_scan(rp, u), us, cfg)
+    return [_step_row("rnn_step", t / T, T, cfg, ceil)]
+
+
+def _rnn_loop_rows(cfg, ceil):
+    """The same loop with a step that does almost nothing: what one iteration costs."""
+    T, n = cfg.rnn_steps, cfg.N // 2
+    rng = np.random.default_rng(6)
+    us = [(jnp.asarray(rng.standard_normal((T, cfg.H)), jnp.float32),) for _ in range(3)]
+    rows = []
+    for unroll in (1, 8):
+        def loop(u, unroll=unroll):
+            def step(x, u_k):
+                x = x + u_k[:, None]
+                return x, x[:, 0].real
+            x0 = jnp.zeros((cfg.H, n), jnp.complex64)
+            return jax.lax.scan(step, x0, u, unroll=unroll)[1]
+        t, _ = _timed(loop, us, cfg)
+        rows.append(_step_row("rnn_loop", t / T, T, cfg, ceil, {"unroll": unroll}))
+    return rows
+
+
+def _variant_rows(L, cfg, ceil, state):
+    """dplr_fast's Pallas path in each configuration of PALLAS_VARIANTS (GPU only)."""
+    if jax.default_backend() != "gpu" and not state.get("interpret"):
+        return []
+    impl = "pallas" if jax.default_backend() == "gpu" else "interpret"
+    inputs = [tuple(jnp.asarray(x) for x in _dplr_inputs(s, cfg.H, cfg.N)) for s in range(3)]
+    inputs = [(a[0], a[1][:, None], a[2][:, None]) + a[3:] for a in inputs]
+    rows = []
+    # every configuration must agree with the XLA path (value and gradient) to be picked
+    xla = lambda *a: fast._kernel_dplr_fast(*a, L, True, fast.default_chunk(cfg.H, L, cfg.N),
+                                            "xla")
+    want = {"fwd": jax.jit(xla)(*inputs[0]), "bwd": _grad_of(xla, 6)(*inputs[0])}
+
+    def differs(direction, got):
+        a = np.concatenate([np.ravel(np.asarray(x)) for x in jax.tree_util.tree_leaves(got)])
+        b = np.concatenate([np.ravel(np.asarray(x))
+                            for x in jax.tree_util.tree_leaves(want[direction])])
+        return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+    for direction in ("fwd", "bwd"):
+        for changes in PALLAS_VARIANTS[direction]:
+            config = fast.pallas_config(**changes)
+            f = lambda *a, config=config: fast._kernel_dplr_fast(*a, L, True, None, impl,
+                                                                 config)
+            name = ",".join(f"{k}={v}" for k, v in changes.items()) or "default"
+            extra = {"variant": name, "config": dict(config), "direction": direction}
+            if state.get("log"):
+                print(f"  dplr_variant L={L} {direction} {name}", file=sys.stderr,
+                      flush=True)
+            try:
+                g = f if direction == "fwd" else _grad_of(f, 6)
+                compiled, peak = _compile(g, inputs[0])
+                extra["rel_diff_vs_xla"] = differs(direction, compiled(*inputs[0]))
+                t = time_median(compiled, inputs, cfg.repeats)
+                rows.append(_record("dplr_variant", L, t, cfg, ceil, grad=direction == "bwd",
+                                    peak=peak, extra=extra))
+            except Exception as e:  # a configuration the compiler refuses
+                rows.append({"method": "dplr_variant", "L": L, "variant": name,
+                             "direction": direction, "skipped": f"{type(e).__name__}: "
+                                                                 f"{str(e)[:300]}"})
+    return rows
+
+
+def pick_pallas(rows, L):
+    """The fastest forward and backward configurations at length L, or None.
+
+    Only configurations within 1e-5 relative of the XLA path (value, or gradient
+    for the backward ones) take part.
+    """
+    best = {}
+    for direction, pass_ in (("fwd", "fwd"), ("bwd", "fwd+bwd")):
+        ok = [r for r in rows if r.get("method") == "dplr_variant" and r["L"] == L
+              and r.get("direction") == direction and "ms" in r and r["pass"] == pass_
+              and r["rel_diff_vs_xla"] < 1e-5]
+        if not ok:
+            return None
+        best[direction] = dict(min(ok, key=lambda r: r["ms"])["config"])
+    keys = {"fwd": ("fwd", "bm_fwd", "warps_fwd"), "bwd": ("bm_bwd", "warps_bwd")}
+    return fast.pallas_config(**{k: best[d][k] for d, ks in keys.items() for k in ks})
+
+
+def _kernel_rows(m, L, cfg, ceil):
+    f, inputs, one = _kernel_method(m, L, cfg)
+    inputs = [tuple(jnp.asarray(x) for x in ins) for ins in inputs]
+    compiled, peak = _compile(f, inputs[0])
+    t = time_median(compiled, inputs, cfg.repeats)
+    out = np.asarray(compiled(*inputs[0]))
+    if not np.all(np.isfinite(out)):
+        raise FloatingPointError(f"{m} at L = {L} returned non-finite values")
+    err = None
+    check = min(cfg.check_channels, cfg.H)
+    if check:
+        ref = _error64(one, inputs[0], check)
+        if np.iscomplexobj(ref) or np.iscomplexobj(out):   # compare both parts
+            ref, out = np.stack([ref.real, ref.imag]), np.stack([out.real, out.imag])
+            err = relative_error(ref, out[:, :check])
+        else:
+            err = relative_error(ref, out[:check])
+    rows = [_record(m, L, t, cfg, ceil, peak=peak, err=err)]
+    if cfg.grad and m in GRAD_METHODS:
+        tg, peak = _timed(_grad_of(f, len(inputs[0])), inputs, cfg)
+        rows.append(_record(m, L, tg, cfg, ceil, grad=True, peak=peak))
+    return rows
+
+
+def _legs_error_rows(L, cfg):
+    """The float32 error of the layer's kernel for its LegS start, all H channels."""
+    lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr")
+    params = layers.init_ssm(jax.random.PRNGKey(0), lcfg)
+    k32 = np.asarray(jax.jit(lambda p: layers.ssm_kernel(p, lcfg, L))(params))
+    with jax.enable_x64(True):
+        p64 = jax.tree_util.tree_map(
+            lambda x: jnp.asarray(np.asarray(x), jnp.complex128 if np.iscomplexobj(x)
+                                  else jnp.float64), params)
+        k64 = np.asarray(layers.ssm_kernel(p64, layers.LayerConfig(
+            H=cfg.H, N=cfg.N, kernel="dplr", kernel_impl="reference"), L))
+    per = np.linalg.norm(k64 - k32, axis=1) / np.linalg.norm(k64, axis=1)
+    return [{"method": "legs_error", "L": L, "pass": "fwd", "rel_err_f32": relative_error(k64, k32),
+             "worst_channel_err_f32": float(per.max()), "pallas": dict(fast.PALLAS)
+             if jax.default_backend() == "gpu" else None}]
 
 
 # --------------------------------------------------------------------------------------
 # the run
 # --------------------------------------------------------------------------------------
 
-def run_benchmark(cfg: BenchConfig, progress: bool = True):
-    """Run every method of ``cfg``; returns the JSON-ready dict (metadata, ceilings, rows)."""
+class _Bar:
+    """A tqdm progress bar (``progress``), or a line per step on stderr with the
+    seconds since the start (``log``, or ``progress`` without tqdm installed), so a
+    log shows where a run that was cut short stopped; or nothing."""
+
+    def __init__(self, total, progress, log):
+        import time
+        self.start = time.perf_counter()
+        self.bar, self.log = None, log
+        if progress:
+            try:
+                from tqdm import tqdm
+                self.bar = tqdm(total=total, desc="benchmark", file=sys.stderr)
+            except ImportError:
+                self.log = True
+
+    def begin(self, text):
+        if self.log:
+            import time
+            print(f"benchmark [{time.perf_counter() - self.start:6.1f} s] {text} ...",
+                  file=sys.stderr, flush=True)
+
+    def step(self, text):
+        if self.bar is not None:
+            self.bar.set_postfix_str(text)
+            self.bar.update(1)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _jobs(cfg):
+    """The run as (label, method, L) in order: the given methods, each over its sizes."""
+    jobs = [("ceilings", "ceilings", None)]
+    for m in cfg.methods:
+        if m == "rnn_step" or m == "rnn_loop":
+            jobs.append((m, m, None))
+        elif m in LAYER_METHODS:
+            jobs += [(f"{m} L={L}", m, L) for L in cfg.layer_sizes]
+        elif m == "legs_error":
+            jobs += [(f"{m} L={L}", m, L) for L in cfg.sizes]
+        elif m == "dplr_variant":
+            jobs += [(f"{m} L={L}", m, L) for L in cfg.variant_sizes]
+        else:
+            jobs += [(f"{m} L={L}", m, L) for L in cfg.sizes if L <= cfg.caps.get(m, L)]
+    return jobs
+
+
+def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = None,
+                  budget_s: float | None = None, pick: int | None = None, log: bool = False):
+    """Run every method of ``cfg``; returns the JSON-ready dict (metadata, ceilings, rows).
+
+    ``out``: a JSON file rewritten after every step, so a run cut short keeps what it
+    measured. ``budget_s``: steps that would start after this many seconds are
+    skipped (listed under ``"skipped"``). ``pick``: after the ``dplr_variant`` rows at
+    this L, :data:`s4_minimal.fast.PALLAS` is set to the fastest forward and backward
+    configurations for the rest of the run (recorded under ``"pallas"``). ``log``: a
+    line on stderr as each step starts.
+    """
+    import time
     if not isinstance(cfg, BenchConfig):
         fail("run_benchmark", "cfg", "a BenchConfig", cfg, TypeError)
-    from tqdm import tqdm
-    kernel_methods = [m for m in cfg.methods if m in METHODS]
-    layer_methods = [m for m in cfg.methods if m in LAYER_METHODS and m != "rnn_step"]
-    jobs = sum(1 for m in kernel_methods for L in cfg.sizes if L <= cfg.caps.get(m, L))
-    total = jobs + 2 * len(layer_methods) * len(cfg.layer_sizes) + ("rnn_step" in cfg.methods) + 1
-    bar = tqdm(total=total, desc="benchmark", disable=not progress, file=sys.stderr)
-    ceil = measure_ceilings(repeats=max(3, min(cfg.repeats, 10)))
-    bar.update(1)
-    rows = []
-    for m in kernel_methods:
-        for L in cfg.sizes:
-            if L > cfg.caps.get(m, L):
-                continue
-            bar.set_postfix_str(f"{m} L={L}")
-            f, inputs, one = _kernel_method(m, L, cfg)
-            inputs = [tuple(jnp.asarray(x) for x in ins) for ins in inputs]
-            t = time_median(f, inputs, cfg.repeats)
-            out = np.asarray(f(*inputs[0]))
-            if not np.all(np.isfinite(out)):
-                raise FloatingPointError(f"{m} at L = {L} returned non-finite values")
-            err = None
-            check = min(cfg.check_channels, cfg.H)
-            if check:
-                ref = _error64(one, inputs[0], check)
-                if np.iscomplexobj(ref) or np.iscomplexobj(out):   # compare both parts
-                    ref, out = np.stack([ref.real, ref.imag]), np.stack([out.real, out.imag])
-                    err = relative_error(ref, out[:, :check])
-                else:
-                    err = relative_error(ref, out[:check])
-            rows.append(_record(m, L, t, cfg, ceil, peak=_peak_bytes(f, inputs[0]), err=err))
-            if cfg.grad and m in GRAD_METHODS:
-                g = _grad_of(f, len(inputs[0]))
-                tg = time_median(g, inputs, cfg.repeats)
-                rows.append(_record(m, L, tg, cfg, ceil, grad=True, peak=_peak_bytes(g, inputs[0])))
-            bar.update(1)
-    for L in cfg.layer_sizes:
-        rows += _layer_rows(L, cfg, ceil, layer_methods, bar)
-    if "rnn_step" in cfg.methods:
-        bar.set_postfix_str("rnn_step")
-        rows.append(_rnn_row(cfg, ceil))
-        bar.update(1)
+    start = time.perf_counter()
+    jobs = _jobs(cfg)
+    bar = _Bar(len(jobs), progress, log)
+    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    result = {"environment": {**environment(), "date": date}, "config": cfg.as_dict(),
+              "ceilings": None, "counting": FLOOR_COUNTING,
+              "methods": {**METHODS, **LAYER_METHODS}, "pallas_variants": PALLAS_VARIANTS,
+              "results": [], "skipped": [], "failed": [], "complete": False}
+    rows = result["results"]
+    ceil = None
+    for label, m, L in jobs:
+        if budget_s is not None and time.perf_counter() - start > budget_s:
+            result["skipped"].append(label)
+            continue
+        bar.begin(label)
+        try:
+            if m == "ceilings":
+                ceil = measure_ceilings(repeats=max(3, min(cfg.repeats, 10)))
+                result["ceilings"] = ceil
+            elif m == "rnn_step":
+                rows += _rnn_rows(cfg, ceil)
+            elif m == "rnn_loop":
+                rows += _rnn_loop_rows(cfg, ceil)
+            elif m == "legs_error":
+                rows += _legs_error_rows(L, cfg)
+            elif m == "dplr_variant":
+                rows += _variant_rows(L, cfg, ceil, {"log": log})
+                if pick == L and jax.default_backend() == "gpu":
+                    best = pick_pallas(rows, L)
+                    if best is not None:
+                        fast.PALLAS = best
+            elif m in LAYER_METHODS:
+                rows += _layer_rows(L, cfg, ceil, m)
+            else:
+                rows += _kernel_rows(m, L, cfg, ceil)
+        except Exception as e:  # keep going: one failing method must not lose the others
+            if m == "ceilings":
+                raise
+            result["failed"].append({"job": label, "error": f"{type(e).__name__}: {str(e)[:300]}"})
+        bar.step(label)
+        result["pallas"] = dict(fast.PALLAS)
+        result["elapsed_s"] = time.perf_counter() - start
+        if out:
+            _write(result, out)
     bar.close()
     stats = jax.devices()[0].memory_stats() or {}
-    date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"environment": {**environment(), "date": date}, "config": cfg.as_dict(),
-            "ceilings": ceil, "counting": FLOOR_COUNTING,
-            "methods": {**METHODS, **LAYER_METHODS},
-            "process_peak_bytes": stats.get("peak_bytes_in_use"), "results": rows}
+    result["process_peak_bytes"] = stats.get("peak_bytes_in_use")
+    result["complete"] = not result["skipped"] and not result["failed"]
+    if out:
+        _write(result, out)
+    return result
+
+
+def _write(result, path):
+    """Write JSON through a temporary file, so a run cut short never leaves half a file."""
+    import os
+    with open(path + ".tmp", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def merge(results):
+    """Several runs' JSON dicts as one: the first run's metadata, every run's rows
+    (a row measured twice, same method, L, pass and variant, kept from the first run)."""
+    if not results:
+        fail("merge", "results", "at least one benchmark result", results)
+    out = dict(results[0])
+    out["runs"] = [{"config": r["config"], "ceilings": r["ceilings"],
+                    "environment": r["environment"], "elapsed_s": r.get("elapsed_s"),
+                    "skipped": r.get("skipped", []), "failed": r.get("failed", []),
+                    "pallas": r.get("pallas")} for r in results]
+    seen, out["results"] = set(), []
+    for row in (row for r in results for row in r["results"]):   # the first of duplicates
+        key = (row["method"], row["L"], row.get("pass"), row.get("variant"), row.get("unroll"))
+        if key not in seen:
+            seen.add(key)
+            out["results"].append(row)
+    out["skipped"] = [s for r in results for s in r.get("skipped", [])]
+    out["failed"] = [s for r in results for s in r.get("failed", [])]
+    out["complete"] = all(r.get("complete") for r in results)
+    return out
 
 
 def format_table(result):
@@ -481,14 +753,19 @@ def format_table(result):
     lines = [f"{'method':<14}{'L':>7} {'pass':<8}{'ms':>10}{'x floor':>9}{'bound':>6}"
              f"{'MB':>8}{'f32 err':>9}"]
     for r in result["results"]:
-        mb = "" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
         err = "" if r.get("rel_err_f32") is None else f"{r['rel_err_f32']:.0e}"
+        if "ms" not in r:   # an error alone, or a configuration that did not compile
+            tail = "skipped" if "skipped" in r else ""
+            lines.append(f"{r['method']:<14}{r['L']:>7} {tail:<45}{err:>9}")
+            continue
+        mb = "" if r.get("peak_bytes") is None else f"{r['peak_bytes'] / 2**20:.0f}"
         ms = f"{r['ms']:.4f}" if r["ms"] < 1 else f"{r['ms']:.2f}"
         lines.append(f"{r['method']:<14}{r['L']:>7} {r['pass']:<8}{ms:>10}"
                      f"{r['x_floor']:>9.1f}{r['bound']:>6}{mb:>8}{err:>9}")
     c = result["ceilings"]
-    lines.append(f"ceilings: {c['bandwidth'] / 1e9:.0f} GB/s, {c['flops'] / 1e9:.0f} "
-                 f"GFLOP/s (float32) on {result['environment']['device']}")
+    if c:
+        lines.append(f"ceilings: {c['bandwidth'] / 1e9:.0f} GB/s, {c['flops'] / 1e9:.0f} "
+                     f"GFLOP/s (float32) on {result['environment']['device']}")
     return "\n".join(lines)
 
 
@@ -515,22 +792,51 @@ def main(argv=None):
     p.add_argument("--check-channels", type=int, default=4)
     p.add_argument("--rnn-steps", type=int, default=2048)
     p.add_argument("--no-grad", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--out", default=None, help="JSON file to write")
+    p.add_argument("--no-progress", action="store_true",
+                   help="a line per step instead of a progress bar")
+    p.add_argument("--out", default=None, help="JSON file to write (after every step)")
+    p.add_argument("--budget-s", type=float, default=None,
+                   help="skip the steps that would start after this many seconds")
+    p.add_argument("--pick-pallas", type=int, default=None, metavar="L",
+                   help="after the dplr_variant rows at this L, run the rest with the "
+                        "fastest Pallas configuration")
+    p.add_argument("--pallas-from", default=None, metavar="JSON",
+                   help="run with the Pallas configuration a previous run picked")
+    p.add_argument("--variant-sizes", type=_int_list, default=[16384, 65536])
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                   help="merge these result files into --out and print the table")
     args = p.parse_args(argv)
+    if args.merge:
+        runs = []
+        for path in args.merge:
+            try:
+                with open(path) as fh:
+                    runs.append(json.load(fh))
+            except (OSError, ValueError) as e:
+                print(f"merge: {path} skipped ({e})", file=sys.stderr)
+        result = merge(runs)
+        print(format_table(result))
+        if args.out:
+            _write(result, args.out)
+        return result
     methods = None if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
     try:
         cfg = BenchConfig(sizes=args.sizes, H=args.H, N=args.N, batch=args.batch,
                           methods=methods, layer_sizes=args.layer_sizes, repeats=args.repeats,
                           check_channels=args.check_channels, rnn_steps=args.rnn_steps,
-                          grad=not args.no_grad)
+                          grad=not args.no_grad, variant_sizes=args.variant_sizes)
     except (ValueError, TypeError) as e:
         p.error(str(e))
-    result = run_benchmark(cfg, progress=not args.no_progress)
+    if args.pallas_from:
+        try:
+            with open(args.pallas_from) as fh:
+                fast.PALLAS = fast.pallas_config(**json.load(fh)["pallas"])
+        except (OSError, ValueError, KeyError) as e:
+            print(f"--pallas-from: {e}; the default configuration runs", file=sys.stderr)
+    result = run_benchmark(cfg, progress=not args.no_progress, out=args.out,
+                           budget_s=args.budget_s, pick=args.pick_pallas,
+                           log=args.no_progress)
     print(format_table(result))
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(result, fh, indent=1)
     return result
 
 

@@ -197,8 +197,12 @@ PRECISIONS = {"highest": _HI, "tf32x3": jax.lax.DotAlgorithmPreset.TF32_TF32_F32
 
 
 @full_precision
-def ssd_chunked(x, log_a, B, C, *, chunk: int = 256, precision: str = "highest"):
+def ssd_chunked(x, log_a, B, C, *, chunk: int = 64, precision: str = "highest"):
     """``y = M x`` by Mamba-2's chunked algorithm, chunks of ``chunk`` steps.
+
+    The default chunk, 64, was the fastest forward pass of chunks 64, 128 and 256 on
+    an H200 (batch 16, 8 heads of width 32, state 64, L = 16,384, float32;
+    ``book/data/bench_after_h200.json``), and 256 the slowest in both directions.
 
     Same shapes and result as :func:`ssd_naive`. L need not be a multiple of
     ``chunk``: the sequence is padded at the end with zero inputs (which change no

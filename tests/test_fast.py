@@ -90,6 +90,36 @@ def test_gradients_of_fast_dplr_equal_gradients_of_reference(x64, impl):
                               np.stack([np.real(b), np.imag(b)])) < 1e-10, name
 
 
+PALLAS_CONFIGS = [fast.pallas_config(**c) for c in
+                  [{"fwd": "loop", "bm_fwd": 128}, {"fwd": "loop", "bm_fwd": 256, "warps_fwd": 8},
+                   {"bm_fwd": 128, "bm_bwd": 16}, {"fwd": "loop", "bm_fwd": 64, "bm_bwd": 64}]]
+
+
+@pytest.mark.parametrize("config", PALLAS_CONFIGS, ids=lambda c: str(dict(c)))
+def test_every_pallas_configuration_gives_the_reference_value_and_gradient(x64, monkeypatch,
+                                                                           config):
+    """The benchmark picks among these configurations by speed alone: each one must be
+    the same function. Float64, interpret mode (measured: value 4e-16, gradients 9e-16,
+    bounds 1e-12 and 1e-10)."""
+    monkeypatch.setattr(fast, "PALLAS", config)
+    H, L = 2, 100                      # M = 51: padded to the block size
+    system = dplr_system(H, 6, paired=True, seed=4)     # N = 6: padded to 8
+    assert relative_error(reference_dplr(system, L, True),
+                          fast.kernel_dplr_fast(*system, L, True, impl="interpret")) < 1e-12
+    G = jnp.asarray(np.random.default_rng(5).standard_normal((H, L)))
+    ref = jax.vmap(lambda *a: kernels.kernel_dplr(*a[:5], a[5], L, real_system=True))
+    g_ref = _grads(ref, system, G)
+    g_fast = _grads(lambda *a: fast.kernel_dplr_fast(*a, L, True, impl="interpret"), system, G)
+    for name, a, b in zip(["Lambda", "P", "Q", "B", "Ct", "dt"], g_ref, g_fast):
+        assert relative_error(np.stack([np.real(a), np.imag(a)]),
+                              np.stack([np.real(b), np.imag(b)])) < 1e-10, name
+
+
+def test_pallas_config_rejects_unknown_entries():
+    with pytest.raises(ValueError, match="bm"):
+        fast.pallas_config(bm=64)
+
+
 @pytest.mark.parametrize("method", ["zoh", "bilinear"])
 @pytest.mark.parametrize("L", [1, 7, 100, 1024])
 def test_fast_diag_kernel_equals_reference_in_float64(x64, method, L):

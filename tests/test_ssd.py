@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from s4_minimal import ssd, ssm
+from s4_minimal import bench_after
 from s4_minimal.bench_after import ssd_inputs
 
 
@@ -179,3 +180,19 @@ def test_bench_after_rows_have_the_fields_the_chapters_read(x64):
         # float32 against float64 at these tiny sizes (measured at most 2.8e-6)
         assert r["rel_err_f32"] < 1e-5
     assert "chunked" in bench_after.format_table(result)
+    for r in result["rows"]:
+        if r["part"] == "ssd" and r["method"] == "chunked" and "skipped" not in r:
+            assert r["chunk"] == 16 and r["precision"] == "highest" and r["x_floor"] > 0
+            assert (r["flops"], r["bytes"]) == bench_after.ssd_floor(
+                tiny["ssd"], 16, r["pass"] == "fwd+bwd")
+
+
+def test_ssd_floor_counts_the_chunked_products_by_hand():
+    # batch 2, L = 40 in chunks of 16 (3 chunks, the last padded), 4 heads of width 3
+    # sharing 2 groups, state 5. Per batch and chunk: C B^T per group 2 * 2 * 16^2 * 5,
+    # scores x per head 2 * 4 * 16^2 * 3, chunk states and their read-out 2 * 2 * 4 * 16 * 5 * 3.
+    c = {"batch": 2, "L": 40, "heads": 4, "head_dim": 3, "state": 5, "groups": 2}
+    flops = 2 * 3 * (2 * 2 * 256 * 5 + 2 * 4 * 256 * 3 + 2 * 2 * 4 * 16 * 5 * 3)
+    nbytes = 4 * 2 * 40 * (2 * 4 * 3 + 4 + 2 * 2 * 5)    # x, y; log_a; B, C
+    assert bench_after.ssd_floor(c, 16) == (flops, nbytes)
+    assert bench_after.ssd_floor(c, 16, grad=True) == (3 * flops, 3 * nbytes)
