@@ -2,9 +2,11 @@
 
 * The first cell installs the package when it is missing (Colab, a fresh Jupyter), from the one
   repository URL of ``_config.yml``, and is hidden from the rendered page (tag ``remove-cell``).
-* Every code chapter (all but 00_setup) ends with ``## Exercises``: two or three exercises, each a
-  markdown cell ``**Exercise N.k.**`` followed by one solution code cell tagged ``hide-cell``
-  (collapsed in the book) that uses ``s4_minimal`` and asserts its answer.
+* Every code chapter (all but 00_setup) ends with ``## Exercises``: two to four titled exercises in
+  sphinx-exercise's form (an ``{exercise}`` cell labelled ``ex-N-k``, then ``{solution-start}``
+  with ``:class: dropdown``, the solution's cells, ``{solution-end}``). Every solution has code that
+  uses ``s4_minimal`` and asserts its answer; at least one per chapter is worked on paper
+  (a markdown cell with math in the solution).
 * No printed line is wider than 76 characters (the rendered column shows about that many).
 * The notebook was executed top to bottom in one kernel: execution counts are 1..n.
 """
@@ -77,8 +79,35 @@ def test_first_cell_installs_the_package_from_the_repository(path):
 CODE_CHAPTERS = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
 
 
+EXERCISE = re.compile(r"\A```\{exercise\} (?P<title>\S[^\n]*)\n:label: (?P<label>ex-\d+-\d+)\n")
+SOLUTION_START = re.compile(r"\A```\{solution-start\} (?P<label>ex-\d+-\d+)\n:class: dropdown\n```\Z")
+SOLUTION_END = "```{solution-end}\n```"
+
+
+def _exercises(cells):
+    """The chapter's exercises as (title, label, solution cells), read from the cell layout
+    sphinx-exercise renders: an ``{exercise}`` cell, then ``{solution-start}``, the solution's
+    cells, ``{solution-end}``."""
+    found, k = [], 0
+    while k < len(cells):
+        match = EXERCISE.match(cells[k].source) if cells[k].cell_type == "markdown" else None
+        if not match:
+            k += 1
+            continue
+        start = SOLUTION_START.match(cells[k + 1].source.strip()) if k + 1 < len(cells) else None
+        assert start and start["label"] == match["label"], (
+            f"{match['label']}: the next cell must open its solution: "
+            f"```{{solution-start}} {match['label']} / :class: dropdown")
+        end = next((j for j in range(k + 2, len(cells)) if cells[j].source.strip() == SOLUTION_END),
+                   None)
+        assert end is not None, f"{match['label']}: no {{solution-end}} cell"
+        found.append((match["title"], match["label"], cells[k + 2:end]))
+        k = end + 1
+    return found
+
+
 @pytest.mark.parametrize("path", CODE_CHAPTERS, ids=_ids(CODE_CHAPTERS))
-def test_chapter_ends_with_exercises_and_hidden_solutions(path):
+def test_chapter_ends_with_exercises_and_checked_solutions(path):
     cells = _read(path).cells
     chapter = int(path.name[:2])
     heads = [i for i, c in enumerate(cells)
@@ -88,28 +117,24 @@ def test_chapter_ends_with_exercises_and_hidden_solutions(path):
     later_sections = [i for i, c in enumerate(cells[start + 1:], start + 1)
                       if c.cell_type == "markdown" and re.search(r"^#{1,2} ", c.source, re.M)]
     assert not later_sections, "'## Exercises' must be the last section of the chapter"
-    rest = [c for c in cells[start + 1:] if c.source.strip()]
-    heading = cells[start].source
-    if "**Exercise" in heading:  # the first exercise may share the heading's cell
-        first = nbformat.v4.new_markdown_cell(heading[heading.index("**Exercise"):])
-        rest = [first] + rest
-    while rest and rest[0].cell_type == "markdown" and not rest[0].source.lstrip().startswith(
-            "**Exercise"):
-        rest = rest[1:]  # an introduction to the exercises may stand in its own cell
-    assert len(rest) % 2 == 0, "after '## Exercises': pairs of (exercise text, solution cell)"
-    pairs = [(rest[i], rest[i + 1]) for i in range(0, len(rest), 2)]
-    assert 2 <= len(pairs) <= 3, f"2 or 3 exercises, found {len(pairs)}"
-    for k, (text, solution) in enumerate(pairs, 1):
-        label = f"**Exercise {chapter}.{k}.**"
-        assert text.cell_type == "markdown" and text.source.lstrip().startswith(label), (
-            f"exercise {k}: a markdown cell starting {label}")
-        assert solution.cell_type == "code", f"exercise {k}: the solution is a code cell"
-        assert "hide-cell" in _tags(solution), f"exercise {k}: solution cell tagged hide-cell"
-        assert USES_PACKAGE.search(solution.source), (
-            f"exercise {k}: the solution calls s4_minimal (s4_minimal.x or a module name)")
-        assert "assert" in solution.source, f"exercise {k}: the solution asserts its answer"
-        assert not any(o.get("output_type") == "error" for o in solution.get("outputs", [])), (
-            f"exercise {k}: the solution raised")
+    exercises = _exercises(cells[start + 1:])
+    assert 2 <= len(exercises) <= 4, f"2 to 4 exercises, found {len(exercises)}"
+    on_paper = 0
+    for k, (title, label, solution) in enumerate(exercises, 1):
+        assert label == f"ex-{chapter}-{k}", f"exercise {k}: label {label}, expected ex-{chapter}-{k}"
+        assert len(title) >= 4 and "TITLE" not in title, f"{label}: a real title, found {title!r}"
+        code = [c for c in solution if c.cell_type == "code"]
+        assert code, f"{label}: the solution has a code cell that checks the answer"
+        source = "\n".join(c.source for c in code)
+        assert USES_PACKAGE.search(source), (
+            f"{label}: the solution calls s4_minimal (s4_minimal.x or a module name)")
+        assert "assert" in source, f"{label}: the solution asserts its answer"
+        assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", [])), (
+            f"{label}: the solution raised")
+        worked = [c for c in solution if c.cell_type == "markdown" and "$" in c.source]
+        on_paper += bool(worked)
+    assert on_paper >= 1, ("at least one exercise is done on paper: its solution has a worked "
+                           "derivation (a markdown cell with math) before the code that checks it")
 
 
 def _printed_lines(cell):
