@@ -273,7 +273,7 @@ def test_token_batches_give_the_losses_of_one_hot_batches():
 
 
 def test_device_batches_train_and_the_log_has_host_and_device_time(tmp_path):
-    result = tr.train(**SHORT, batches="device", profile=True, log_every=3,
+    result = tr.train(**{**SHORT, "log_every": 3}, batches="device", profile=True,
                       out=str(tmp_path), save_params=True)
     timed = [r for r in result["history"] if "steps_per_s" in r]
     assert [r["step"] for r in timed] == [3, 6]
