@@ -86,7 +86,7 @@ def _rng(seed: int, stream: int, index: int) -> np.random.Generator:
 
 
 def _recall(rng: np.random.Generator, batch: int, L: int, n_classes: int, n_noise: int):
-    """The readable core of :func:`recall_batch`: tokens, one-hot inputs, labels."""
+    """The readable core of :func:`reach_tokens`: tokens, labels, cue starts."""
     span = L // 16
     labels = rng.integers(0, n_classes, size=batch)
     where = rng.integers(0, span, size=batch)                 # cue starts at p < L/16
@@ -96,8 +96,7 @@ def _recall(rng: np.random.Generator, batch: int, L: int, n_classes: int, n_nois
         tokens = np.full((batch, L), n_classes)                # silence everywhere
     rows = np.arange(batch)[:, None]
     tokens[rows, where[:, None] + np.arange(span)] = labels[:, None]  # ... except the cue
-    inputs = np.eye(n_classes + max(n_noise, 1), dtype=np.float32)[tokens][..., :n_classes + n_noise]
-    return inputs, labels.astype(np.int32), where.astype(np.int32), tokens
+    return tokens, labels, where
 
 
 def _copy(rng: np.random.Generator, batch: int, L: int, n_classes: int, n_copy: int):
@@ -161,8 +160,8 @@ def reach_tokens(seed: int, index: int, batch: int, L: int, n_classes: int = 8,
     seed, index, batch, L, n_classes = _check_synthetic(func, seed, index, batch, L, n_classes)
     n_noise = check_int(func, "n_noise", n_noise, minimum=0)
     stream = _EVAL_STREAM if eval_set else _TRAIN_STREAM
-    _, labels, where, tokens = _recall(_rng(seed, stream, index), batch, L, n_classes, n_noise)
-    return tokens.astype(np.int32), labels, where
+    tokens, labels, where = _recall(_rng(seed, stream, index), batch, L, n_classes, n_noise)
+    return tokens.astype(np.int32), labels.astype(np.int32), where.astype(np.int32)
 
 
 def recall_batch(seed: int, index: int, batch: int, L: int, n_classes: int = 8,
@@ -179,7 +178,10 @@ def recall_batch(seed: int, index: int, batch: int, L: int, n_classes: int = 8,
     seed, index, batch, L, n_classes = _check_synthetic(func, seed, index, batch, L, n_classes)
     n_noise = check_int(func, "n_noise", n_noise, minimum=0)
     stream = _EVAL_STREAM if eval_set else _TRAIN_STREAM
-    inputs, labels, where, _ = _recall(_rng(seed, stream, index), batch, L, n_classes, n_noise)
+    tokens, labels, where = _recall(_rng(seed, stream, index), batch, L, n_classes, n_noise)
+    # one-hot over n_classes + n_noise symbols; silence (token n_classes, n_noise = 0) -> zeros
+    inputs = np.eye(n_classes + max(n_noise, 1), dtype=np.float32)[tokens][..., :n_classes + n_noise]
+    labels, where = labels.astype(np.int32), where.astype(np.int32)
     return (inputs, labels, where) if with_position else (inputs, labels)
 
 
