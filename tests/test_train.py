@@ -304,4 +304,6 @@ def test_constant_schedule_keeps_the_rate():
     state, ones = tx.init(params), {"w": jnp.ones(2)}
     for _ in range(6):          # Adam's first steps on a constant gradient move by lr
         upd, state = tx.update(ones, state, params)
-        np.testing.assert_allclose(upd["w"], -0.1, rtol=1e-6)
+        # float32 bias correction: measured 6.6e-6 relative, bound 1e-4 (a cosine
+        # schedule over 4 steps would be at 0 by now)
+        np.testing.assert_allclose(upd["w"], -0.1, rtol=1e-4)
