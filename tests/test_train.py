@@ -288,12 +288,13 @@ def test_device_batches_train_and_the_log_has_host_and_device_time(tmp_path):
 
 def test_a_tiny_copying_model_learns_to_repeat_in_order():
     # Two symbols of two kinds, repeated after a marker, L = 12: per-symbol chance 1/2.
-    # Seed 0 (measured): held-out accuracy 1.0, loss 0.26 against log 2 = 0.69 at chance.
+    # Measured over seeds 0-3 (seed 0 is the test's): held-out accuracy 0.87 .. 1.0,
+    # loss 0.08 .. 0.31, against the bars 0.8 and 0.6 log 2 = 0.42 (chance: 0.5, log 2).
     result = tr.train(task="copy", L=12, n_copy=2, n_classes=2, model="s4", H=16, N=8,
                       n_layers=1, batch_size=32, steps=100, lr=2e-2, ssm_lr=5e-3,
                       eval_every=1000, n_eval=64, log_every=10, progress=False,
                       batches="device", seed=0)
-    assert result["eval_metric"] >= 0.95
+    assert result["eval_metric"] >= 0.8
     assert result["eval_loss"] < 0.6 * np.log(2)
 
 
