@@ -45,15 +45,18 @@ from .data import TASKS, Task, make_task
 from .models import MODELS, Model, build_model, count_params
 
 __all__ = ["TrainConfig", "make_optimizer", "data_mesh", "train", "evaluate",
-           "load_checkpoint", "read_log", "main"]
+           "load_checkpoint", "save_params", "load_params", "read_log", "main"]
 
 
 # --------------------------------------------------------------------------
 # 1. Optimizer
 # --------------------------------------------------------------------------
 
-def _schedule(lr: float, steps: int, warmup: int):
-    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to 0 at ``steps``."""
+def _schedule(lr: float, steps: int, warmup: int, kind: str = "cosine"):
+    """Linear warm-up to ``lr`` over ``warmup`` steps, then cosine decay to 0 at ``steps``
+    (``kind="cosine"``), or ``lr`` throughout (``kind="constant"``, warm-up ignored)."""
+    if kind == "constant":
+        return optax.constant_schedule(lr)
     if warmup == 0:
         return optax.cosine_decay_schedule(lr, max(steps, 1))
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(steps, warmup + 1),
@@ -61,13 +64,14 @@ def _schedule(lr: float, steps: int, warmup: int):
 
 
 def make_optimizer(lr: float, ssm_lr: float, weight_decay: float, steps: int,
-                   warmup: int, labels, grad_clip: float = 1.0):
+                   warmup: int, labels, grad_clip: float = 1.0, schedule: str = "cosine"):
     """optax: AdamW(lr, weight_decay) on "other" leaves, Adam(ssm_lr), no decay, on "ssm".
 
-    Gradients are clipped to global norm ``grad_clip`` first (0 turns it off).
+    Gradients are clipped to global norm ``grad_clip`` first (0 turns it off); the
+    rates follow ``schedule`` (warm-up and cosine decay, or constant).
     """
-    other = optax.adamw(_schedule(lr, steps, warmup), weight_decay=weight_decay)
-    ssm = optax.adam(_schedule(ssm_lr, steps, warmup))
+    other = optax.adamw(_schedule(lr, steps, warmup, schedule), weight_decay=weight_decay)
+    ssm = optax.adam(_schedule(ssm_lr, steps, warmup, schedule))
     tx = optax.multi_transform({"other": other, "ssm": ssm}, labels)
     return optax.chain(optax.clip_by_global_norm(grad_clip), tx) if grad_clip > 0 else tx
 
@@ -107,20 +111,25 @@ def _to_numpy(x):
 # --------------------------------------------------------------------------
 
 def _predictions(task: Task, out):
-    """Logits ``(B, classes)`` (classification) or per-step outputs (next sample)."""
+    """Logits ``(B, classes)``, ``(B, n_copy, classes)`` (copy), or per-step outputs."""
     if task.kind == "next":
         return out
+    if task.readout == "copy":
+        return out[:, -task.n_copy:]
     return out[:, -1] if task.readout == "last" else out.mean(axis=1)
 
 
 def _loss_and_metric(task: Task, out, targets):
-    """Per-example loss and metric: cross-entropy and correctness, or MSE twice."""
+    """Per-example loss and metric: cross-entropy and the fraction right, or MSE twice."""
     pred = _predictions(task, out)
     if task.kind == "next":
         err = jnp.mean((pred - targets) ** 2, axis=(1, 2))
         return err, err
     loss = optax.softmax_cross_entropy_with_integer_labels(pred, targets)
-    return loss, (jnp.argmax(pred, axis=-1) == targets).astype(jnp.float32)
+    right = (jnp.argmax(pred, axis=-1) == targets).astype(jnp.float32)
+    if task.readout == "copy":                    # mean over the n_copy symbols
+        return loss.mean(axis=1), right.mean(axis=1)
+    return loss, right
 
 
 def _global_norm(tree):
@@ -129,9 +138,17 @@ def _global_norm(tree):
     return tree_utils.norm(tree) if hasattr(tree_utils, "norm") else optax.global_norm(tree)
 
 
-def _make_steps(model: Model, task: Task, tx, mesh: Mesh):
-    """The jitted training step and evaluation step on ``mesh``."""
+def _make_steps(model: Model, task: Task, tx, mesh: Mesh, batches: str = "host",
+                seed: int = 0, batch_size: int = 0):
+    """The jitted training step and evaluation step on ``mesh``.
+
+    ``batches="host"``: the step takes one-hot inputs and targets;
+    ``"tokens"``: integer tokens, one-hot encoded inside the step;
+    ``"device"``: only the step number, the batch is generated inside the step
+    from ``(seed, step)`` by :meth:`Task.device_tokens` and split over the mesh.
+    """
     replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec("batch"))
 
     def loss_fn(params, x, y, key):
         out = model.apply(params, x, train=True, key=key)
@@ -151,6 +168,21 @@ def _make_steps(model: Model, task: Task, tx, mesh: Mesh):
             out = model.apply(params, x, train=False)
             loss, metric = _loss_and_metric(task, out, y)
         return jnp.sum(loss * weight), jnp.sum(metric * weight)
+
+    if batches == "tokens":
+        host_step = train_step
+
+        def train_step(params, opt_state, tokens, y, key):
+            return host_step(params, opt_state, task.embed(tokens), y, key)
+    elif batches == "device":
+        host_step = train_step
+        data_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+
+        def train_step(params, opt_state, step, key):
+            tokens, y = task.device_tokens(jax.random.fold_in(data_key, step), batch_size)
+            tokens = jax.lax.with_sharding_constraint(tokens, split)
+            y = jax.lax.with_sharding_constraint(y, split)
+            return host_step(params, opt_state, task.embed(tokens), y, key)
 
     donate = (0, 1) if jax.default_backend() != "cpu" else ()
     train_step = jax.jit(train_step, donate_argnums=donate,
@@ -201,9 +233,11 @@ class TrainConfig:
     error for next-sample prediction."""
 
     task: str = _option("recall", "the task", choices=TASKS)
-    L: int | None = _option(None, "recall length (default 1024); MNIST-1D: 40", type=int)
-    n_classes: int = _option(8, "recall: cue classes (chance = 1 / n_classes)")
-    n_noise: int = _option(8, "recall: noise symbols between (0: silence)")
+    L: int | None = _option(None, "reach/copy length (default 1024); MNIST-1D: 40",
+                            type=int)
+    n_classes: int = _option(8, "reach: cue classes; copy: symbols (chance 1 / n_classes)")
+    n_noise: int = _option(8, "reach: noise symbols between (0: silence)")
+    n_copy: int = _option(8, "copy: symbols to reproduce")
     num_samples: int = _option(5000, "MNIST-1D: signals to generate (5000: the benchmark)")
     model: str = _option("s4", "the model", choices=MODELS)
     H: int = _option(64, "channels")
@@ -221,6 +255,12 @@ class TrainConfig:
     weight_decay: float = _option(0.01, "AdamW weight decay of the other weights")
     warmup: int | None = _option(None, "warm-up steps (default: 5%% of the steps)", type=int)
     grad_clip: float = _option(1.0, "clip the gradient's global norm (0: off)")
+    schedule: str = _option("cosine", "learning rates: warm-up and cosine decay, or "
+                                      "constant", choices=("cosine", "constant"))
+    batches: str = _option("host", "reach/copy batches: one-hot from NumPy (host), "
+                                   "integer tokens from NumPy (tokens), or generated "
+                                   "on the device (device)",
+                           choices=("host", "tokens", "device"))
     seed: int = _option(0, "seed of the data, initialization and dropout")
     eval_every: int = _option(100, "evaluate every this many steps", resume=False)
     n_eval: int | None = _option(None, "held-out examples (recall: 512; MNIST-1D: the "
@@ -230,6 +270,10 @@ class TrainConfig:
     out: str | None = _option(None, "directory for log, checkpoint and run.json",
                               resume=False, type=str)
     progress: bool = _option(True, "show a progress bar", resume=False)
+    profile: bool = _option(False, "wait for every step to time the host and the device "
+                                   "apart (slower)", resume=False)
+    save_params: bool = _option(False, "write the final parameters to params.npz in out",
+                                resume=False)
 
     def __post_init__(self):
         func = "TrainConfig"
@@ -252,7 +296,12 @@ class TrainConfig:
         if ints["batch_size"] % n_dev:
             fail(func, "batch_size", f"a multiple of the device count ({n_dev})",
                  self.batch_size)
-        make_task(self.task, self.L, self.n_classes, self.n_noise, self.num_samples)
+        task = make_task(self.task, self.L, self.n_classes, self.n_noise, self.num_samples,
+                         self.n_copy)
+        batches = check_choice(func, "batches", self.batches, ("host", "tokens", "device"))
+        if batches != "host" and not task.synthetic:
+            fail(func, "batches", "'host' for MNIST-1D (tokens and device batches are "
+                 "for the reach and copy tasks)", batches)
         set_fields(self, **ints, task=check_choice(func, "task", self.task, TASKS),
                    model=check_choice(func, "model", self.model, MODELS),
                    seed=check_int(func, "seed", self.seed, minimum=0),
@@ -260,7 +309,12 @@ class TrainConfig:
                        func, "warmup", self.warmup, minimum=0),
                    n_eval=None if self.n_eval is None else check_int(
                        func, "n_eval", self.n_eval, minimum=1),
-                   progress=check_bool(func, "progress", self.progress))
+                   progress=check_bool(func, "progress", self.progress),
+                   profile=check_bool(func, "profile", self.profile),
+                   save_params=check_bool(func, "save_params", self.save_params),
+                   schedule=check_choice(func, "schedule", self.schedule,
+                                         ("cosine", "constant")),
+                   batches=batches)
 
 
     @property
@@ -376,16 +430,24 @@ class _Logger:
     """Collects the step metrics and writes them every ``log_every`` steps.
 
     Reading a metric waits for the device, so the records wait in ``pending`` and are
-    read together at each logging step, which also measures the throughput.
+    read together at each logging step, which also measures the throughput. Each
+    step also reports ``host_s``, the time the host spent building and sending its
+    batch, and (when profiling, which waits for every step) ``device_s``, the time
+    from handing the step over to its end; their means since the last record are
+    logged as ``host_ms`` and ``device_ms``.
     """
 
     def __init__(self, cfg: TrainConfig, start: int, history: list):
         self.cfg, self.history, self.pending = cfg, history, []
         self.t_start = self.t_mark = time.perf_counter()
         self.mark_step = start
+        self.host_s, self.device_s = [], []
 
-    def add(self, step: int, metrics) -> None:
+    def add(self, step: int, metrics, host_s: float = 0.0, device_s: float | None = None) -> None:
         self.pending.append((step, metrics))
+        self.host_s.append(host_s)
+        if device_s is not None:
+            self.device_s.append(device_s)
 
     def flush(self, done: int) -> float:
         """Write the pending records; returns the steps per second since the last flush."""
@@ -398,14 +460,42 @@ class _Logger:
             rec = {"step": s, **rec}
             if s == done:
                 rec.update(steps_per_s=rate, seq_per_s=rate * self.cfg.batch_size,
-                           wall_s=now - self.t_start)
+                           wall_s=now - self.t_start,
+                           host_ms=1e3 * float(np.mean(self.host_s)))
+                if self.device_s:
+                    rec["device_ms"] = 1e3 * float(np.mean(self.device_s))
             self.record(rec)
-        self.pending = []
+        self.pending, self.host_s, self.device_s = [], [], []
         return rate
 
     def record(self, rec: dict) -> None:
         self.history.append(rec)
         _log(self.cfg.out, rec)
+
+
+def _batch(cfg: TrainConfig, task: Task, mesh: Mesh, step: int) -> tuple:
+    """The arguments of the training step that carry batch ``step``, on the devices."""
+    if cfg.batches == "device":
+        return (jnp.int32(step),)
+    if cfg.batches == "tokens":
+        x, y = task.train_tokens(cfg.seed, step, cfg.batch_size)
+    else:
+        x, y = task.train_batch(cfg.seed, step, cfg.batch_size)
+    return _shard_batch(mesh, x), _shard_batch(mesh, y)
+
+
+def save_params(path: str, params) -> None:
+    """Write a parameter pytree to ``path`` (.npz), one array per leaf, named by its path."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    np.savez(path, **{jax.tree_util.keystr(k): _to_numpy(v) for k, v in flat})
+
+
+def load_params(path: str, like):
+    """The parameters :func:`save_params` wrote, in the structure of ``like``."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(like)
+    with np.load(path) as data:
+        leaves = [data[jax.tree_util.keystr(k)] for k, _ in flat]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
 def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int | None = None,
@@ -425,18 +515,19 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     cfg = dataclasses.replace(cfg or TrainConfig(), **options)
     end = cfg.steps if stop_after is None else check_int(
         "train", "stop_after", stop_after, minimum=1, maximum=cfg.steps)
-    task = make_task(cfg.task, cfg.L, cfg.n_classes, cfg.n_noise, cfg.num_samples)
+    task = make_task(cfg.task, cfg.L, cfg.n_classes, cfg.n_noise, cfg.num_samples, cfg.n_copy)
     model = build_model(cfg.model, task, cfg.H, cfg.N, cfg.n_layers, cfg.dropout,
                         cfg.dt_min, cfg.dt_max)
     init_key, dropout_key = jax.random.split(jax.random.PRNGKey(cfg.seed))
     params = model.init(init_key)
     tx = make_optimizer(cfg.lr, cfg.ssm_lr, cfg.weight_decay, cfg.steps, cfg.warmup_steps,
-                        model.labels(params), cfg.grad_clip)
+                        model.labels(params), cfg.grad_clip, cfg.schedule)
     start, params, opt_state, history = _start(cfg, resume, params, tx.init(params))
 
     mesh = data_mesh()
     params, opt_state = _replicate(mesh, (params, opt_state))
-    train_step, eval_step = _make_steps(model, task, tx, mesh)
+    train_step, eval_step = _make_steps(model, task, tx, mesh, cfg.batches, cfg.seed,
+                                        cfg.batch_size)
     eval_batches, n_eval = task.eval_batches(cfg.seed, cfg.batch_size, cfg.n_eval)
 
     from tqdm import tqdm
@@ -445,12 +536,18 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     logger = _Logger(cfg, start, history)
     result = {}
     for step in range(start, end):
-        x, y = task.train_batch(cfg.seed, step, cfg.batch_size)
-        params, opt_state, metrics = train_step(
-            params, opt_state, _shard_batch(mesh, x), _shard_batch(mesh, y),
-            jax.random.fold_in(dropout_key, step))
+        t0 = time.perf_counter()
+        batch = _batch(cfg, task, mesh, step)          # host work: build and send
+        if cfg.profile:
+            jax.block_until_ready(batch)
+        t1 = time.perf_counter()
+        params, opt_state, metrics = train_step(params, opt_state, *batch,
+                                                jax.random.fold_in(dropout_key, step))
+        if cfg.profile:
+            jax.block_until_ready(metrics)
         done = step + 1
-        logger.add(done, metrics)
+        logger.add(done, metrics, t1 - t0,
+                   time.perf_counter() - t1 if cfg.profile else None)
         if done % cfg.log_every == 0 or done == end:
             rate = logger.flush(done)
             bar.set_postfix(loss=f"{history[-1]['loss']:.3f}",
@@ -464,6 +561,8 @@ def train(cfg: TrainConfig | None = None, resume: bool = False, stop_after: int 
     bar.close()
     if not result:   # resumed at the last step: evaluate the loaded parameters
         result = evaluate(eval_step, mesh, params, eval_batches, n_eval)
+    if cfg.save_params and cfg.out is not None and jax.process_index() == 0:
+        save_params(os.path.join(cfg.out, "params.npz"), params)
     rates = [r["steps_per_s"] for r in history if "steps_per_s" in r]
     summary = {"config": dataclasses.asdict(cfg), "n_params": count_params(params),
                "n_devices": jax.device_count(), "wall_s": time.perf_counter() - logger.t_start,
@@ -483,7 +582,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m s4_minimal.train",
         description="Train an S4 model (or the GRU baseline) on a task of chapter 9.")
     for f in dataclasses.fields(TrainConfig):
-        if f.name == "progress":
+        if f.name in ("progress", "profile", "save_params"):
             continue
         meta = dict(f.metadata)
         help_text, _ = meta.pop("help"), meta.pop("resume")
@@ -491,6 +590,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=help_text,
                        **meta)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", action="store_true", help=TrainConfig.__dataclass_fields__[
+        "profile"].metadata["help"])
+    p.add_argument("--save-params", action="store_true",
+                   help="write the final parameters to params.npz in --out")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop after this step with a checkpoint (resume later)")
@@ -509,9 +612,11 @@ def main(argv=None) -> int:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize()
     names = {f.name for f in dataclasses.fields(TrainConfig)}
-    options = {k: v for k, v in vars(args).items() if k in names}
+    options = {k: v for k, v in vars(args).items()
+               if k in names and k not in ("profile", "save_params")}
     try:
-        cfg = TrainConfig(**options, progress=not args.no_progress)
+        cfg = TrainConfig(**options, progress=not args.no_progress, profile=args.profile,
+                          save_params=args.save_params)
         _check_out(cfg, args.resume)
     except (ValueError, TypeError) as err:
         parser.error(str(err))          # exit status 2 and the message, no traceback

@@ -1,41 +1,135 @@
 #!/bin/bash
-# The GPU runs of chapter 9 (one H100 call). Usage: bash scripts/train_gpu_runs.sh OUTDIR [scale]
-# scale=tiny: a quick CPU rehearsal with the same commands at toy sizes.
-# Afterwards: rm OUTDIR/runs/*/checkpoint.npz; tar the logs (the caller does, even after a timeout).
+# The GPU runs of chapter 9, one call on one GPU (about 6.5 minutes on an H200; the
+# runs its time limits skipped were made by scripts/train_gpu_runs_rest.sh).
+# Usage: bash scripts/train_gpu_runs.sh OUTDIR [tiny]     (tiny: a CPU rehearsal)
+#
+# 1. the profile of one training step of S4 on the reach task at L = 16,384:
+#    host time (build and send the batch) against device time, batches built
+#    on the host (one-hot), sent as integer tokens, or generated on the device;
+# 2. the sweep over L = 64, 1,024, 16,384 on the reach and the copying task:
+#    S4, the GRU at its default initialization and with chrono initialization,
+#    at matched parameter counts (reach 300 steps, copy 1,000; the GRUs at
+#    L = 16,384 read step by step and stop at their time limit); four lanes
+#    run side by side on the GPU;
+# 3. MNIST-1D (plain and shuffled): the published GRU and CNN as published,
+#    S4 at the same parameter count and budget; next-sample S4 for generation.
+# Every run has a time limit and keeps its partial log. The summaries land in
+# OUTDIR/train_runs.json and OUTDIR/train_profile.json.
 set -u
 OUT=${1:?out dir}; SCALE=${2:-full}
-mkdir -p "$OUT/runs"
 PY=${PYTHON:-python3}
+mkdir -p "$OUT/runs" "$OUT/profile"
 T0=$(date +%s)
+export XLA_PYTHON_CLIENT_PREALLOCATE=false     # the lanes share one GPU
+# One archive of everything at the end, even when the call is cut short.
+trap 'find "$OUT" -name checkpoint.npz -delete;
+      tar czf /tmp/ch9_runs.tgz -C "$OUT" . && mv /tmp/ch9_runs.tgz "$OUT/ch9.tgz"' EXIT
 {
   date -u; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null
   nvidia-smi 2>/dev/null | grep -o "CUDA Version: [0-9.]*"
-  $PY -c "import jax, jaxlib, numpy, optax; print('jax', jax.__version__, 'jaxlib', jaxlib.__version__, 'numpy', numpy.__version__, 'optax', optax.__version__); print(jax.devices())"
-  $PY -m pip list 2>/dev/null | grep -i -E "^jax|nvidia-cuda-runtime|nvidia-cudnn|cuda"
+  $PY -c "import jax, jaxlib, numpy, optax, sys; print('python', sys.version.split()[0], 'jax', jax.__version__, 'jaxlib', jaxlib.__version__, 'numpy', numpy.__version__, 'optax', optax.__version__); print(jax.devices())"
+  $PY -m pip list 2>/dev/null | grep -i -E "^jax|nvidia-cuda-runtime|nvidia-cudnn"
+  nproc; grep -m1 "model name" /proc/cpuinfo
 } > "$OUT/environment.txt" 2>&1
+
 if [ "$SCALE" = tiny ]; then
-  R16="--L 256 --steps 6 --H 8 --N 8 --n-layers 1 --batch-size 4 --eval-every 3 --n-eval 8"
-  RG="--L 256 --steps 4 --H 8 --n-layers 1 --batch-size 4 --eval-every 2 --n-eval 8"
-  M="--steps 6 --H 8 --N 8 --n-layers 1 --batch-size 8 --eval-every 3"
-  MG="--steps 6 --H 8 --n-layers 1 --batch-size 8 --eval-every 3"
-  GRU_LIMIT=120
+  LS="64 80 96"; LBIG=96; S4="--H 8 --N 8 --n-layers 1"; GRU="--H 8 --n-layers 1"
+  STEPS=4; STEPS_BIG=4; STEPS_COPY=6; EVAL="--eval-every 2 --n-eval 8"; B=4; PB="4 8"; PSTEPS=10
+  MSTEPS=20; M_S4="--H 8 --N 8 --n-layers 1"; GEN="--H 8 --N 8 --n-layers 1 --steps 20"
+  LIM=300; LIM_BIG=300; LIM_M=300; PLIM=300; DEADLINE=$(( T0 + 3000 ))
 else
-  R16="--L 16384 --steps 300 --H 64 --N 64 --n-layers 2 --batch-size 16 --eval-every 50 --n-eval 256 --dt-min 1e-4"
-  RG="--L 16384 --steps 300 --H 64 --n-layers 1 --batch-size 16 --eval-every 50 --n-eval 256"
-  M="--steps 3000 --H 64 --N 64 --n-layers 4 --batch-size 64 --eval-every 250 --dropout 0.1 --weight-decay 0.05"
-  MG="--steps 3000 --H 128 --n-layers 1 --batch-size 64 --eval-every 250 --weight-decay 0.05"
-  GRU_LIMIT=170
+  LS="64 1024 16384"; LBIG=16384; S4="--H 64 --N 64 --n-layers 2 --dt-min 1e-4"
+  GRU="--H 90 --n-layers 1"   # 51,398 parameters on reach, S4 51,656
+  STEPS=300; STEPS_BIG=300; STEPS_COPY=1000; EVAL="--eval-every 50 --n-eval 256"; B=16; PB="16 128"; PSTEPS=25
+  MSTEPS=6000; M_S4="--H 21 --N 16 --n-layers 2"   # 5,008 parameters, published 5,134 / 5,210
+  GEN="--H 64 --N 32 --n-layers 2 --steps 3000 --batch-size 64 --lr 4e-3 --weight-decay 0.05"
+  LIM=90; LIM_BIG=180; LIM_M=150; PLIM=60; DEADLINE=$(( T0 + 395 ))
 fi
-C="-m s4_minimal.train --no-progress --log-every 10 --ckpt-every 100000 --seed 0"
-run() { name=$1; shift; echo "== $name: $*"; s=$(date +%s)
-        $PY $C --out "$OUT/runs/$name" "$@" 2>&1 | tail -3
-        echo "-- $name took $(( $(date +%s) - s )) s (total $(( $(date +%s) - T0 )) s)"; }
-run train_recall16k_s4 --task recall --model s4 $R16 --lr 5e-3 --ssm-lr 1e-3
-run train_mnist1d_s4 --task mnist1d --model s4 $M --lr 4e-3 --ssm-lr 1e-3
-run train_mnist1d_gru --task mnist1d --model gru $MG --lr 4e-3
-run train_mnist1d-shuffle_s4 --task mnist1d-shuffle --model s4 $M --lr 4e-3 --ssm-lr 1e-3
-run train_mnist1d-shuffle_gru --task mnist1d-shuffle --model gru $MG --lr 4e-3
-# The GRU reads 16,384 steps one after another: give it a wall-clock limit and keep its log.
-echo "== train_recall16k_gru (limit ${GRU_LIMIT} s)"
-timeout $GRU_LIMIT $PY $C --out "$OUT/runs/train_recall16k_gru" --task recall --model gru $RG --lr 5e-3 2>&1 | tail -3
-echo "-- all done in $(( $(date +%s) - T0 )) s"
+C="-m s4_minimal.train --no-progress --log-every 10 --ckpt-every 1000000 --seed 0"
+run() {   # run NAME LIMIT ARGS...: one training run with a wall-clock limit
+  name=$1; limit=$2; shift 2; s=$(date +%s); left=$(( DEADLINE - s ))
+  [ $left -lt $limit ] && limit=$left
+  if [ $limit -lt 15 ]; then echo "$name: skipped, no time left" | tee -a "$OUT/runs/lanes.txt"; return; fi
+  timeout "$limit" $PY $C --out "$OUT/runs/$name" "$@" > "$OUT/runs/$name.txt" 2>&1
+  echo "$name: rc $? after $(( $(date +%s) - s )) s (t = $(( $(date +%s) - T0 )) s)" \
+    | tee -a "$OUT/runs/lanes.txt"
+}
+
+# 1. The profile, alone on the GPU: with --profile every step is waited for, so
+#    host and device time come apart; without it (free) the host may run ahead.
+prof() {  # prof NAME BATCH MODE [--profile]
+  name=$1; b=$2; mode=$3; shift 3
+  timeout $PLIM $PY $C --out "$OUT/profile/$name" --task reach --L $LBIG --model s4 $S4 \
+    --batch-size $b --steps $PSTEPS --warmup 1 --eval-every 1000000 --n-eval $b \
+    --batches $mode --log-every 5 "$@" > "$OUT/profile/$name.txt" 2>&1
+  echo "$name rc $? (t = $(( $(date +%s) - T0 )) s)"
+}
+if [ -z "${SKIP_PROFILE:-}" ]; then   # (SKIP_PROFILE=1: the lanes alone, for a rehearsal)
+  for b in $PB; do for mode in host tokens device; do prof b${b}_${mode}_profile $b $mode --profile; done; done
+  for mode in host device; do prof b${PB##* }_${mode}_free ${PB##* } $mode; done
+fi
+
+# 2. and 3. Three lanes side by side.
+lane_long() {   # the GRUs that read 16,384 steps one by one: the longest runs
+  for task in reach copy; do for m in gru-chrono gru; do
+    run ${task}_${m}_L${LBIG} $LIM_BIG --task $task --L $LBIG --model $m $GRU --batches device \
+      --steps $STEPS_BIG --batch-size $B $EVAL --lr 5e-3 &
+  done; done; wait
+}
+lane_sweep() {  # lane_sweep TASK STEPS: S4 at every L, the GRUs at the shorter ones
+  task=$1; steps=$2
+  for L in $LS; do
+    extra=""; [ "$task" = copy ] && [ "$L" != 64 ] && extra="--save-params"
+    run ${task}_s4_L$L $LIM --task $task --L $L --model s4 $S4 --batches device \
+      --steps $steps --batch-size $B $EVAL --lr 5e-3 --ssm-lr 1e-3 $extra
+    if [ "$L" != "$LBIG" ]; then for m in gru gru-chrono; do
+      run ${task}_${m}_L$L $LIM --task $task --L $L --model $m $GRU --batches device \
+        --steps $steps --batch-size $B $EVAL --lr 5e-3
+    done; fi
+  done
+}
+lane_mnist() {  # the published recipe: Adam 1e-2, constant, no decay, no clipping
+  PUB="--steps $MSTEPS --batch-size 100 --lr 1e-2 --weight-decay 0 \
+       --grad-clip 0 --schedule constant --eval-every 500 --log-every 100"
+  for task in mnist1d mnist1d-shuffle; do
+    run ${task}_gru-mnist1d $LIM_M --task $task --model gru-mnist1d $PUB
+    run ${task}_cnn-mnist1d $LIM_M --task $task --model cnn-mnist1d $PUB
+    run ${task}_s4 $LIM_M --task $task --model s4 $M_S4 $PUB --ssm-lr 1e-3
+  done
+  run mnist1d-next_s4 $LIM_M --task mnist1d-next --model s4 $GEN --eval-every 500 \
+    --log-every 100 --save-params
+}
+lane_long & lane_sweep reach $STEPS & lane_sweep copy $STEPS_COPY & lane_mnist & wait
+
+# Summaries: every run's configuration, size, time, evaluations and environment.
+$PY - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def read(d):
+    recs = [json.loads(l) for l in open(os.path.join(d, "metrics.jsonl"))] \
+        if os.path.exists(os.path.join(d, "metrics.jsonl")) else []
+    run = json.load(open(os.path.join(d, "run.json"))) \
+        if os.path.exists(os.path.join(d, "run.json")) else {}
+    return recs, run
+for group, fname in (("runs", "train_runs.json"), ("profile", "train_profile.json")):
+    root, summary = os.path.join(out, group), {}
+    for name in sorted(os.listdir(root)):
+        d = os.path.join(root, name)
+        if not os.path.isdir(d):
+            continue
+        recs, run = read(d)
+        summary[name] = {
+            "finished": bool(run), "config": run.get("config"),
+            "n_params": run.get("n_params"), "wall_s": run.get("wall_s"),
+            "eval_metric": run.get("eval_metric"), "environment": run.get("environment"),
+            "date": run.get("date"),
+            "evals": [[r["step"], r["eval_metric"]] for r in recs if "eval_metric" in r],
+            "log": [{k: r[k] for k in ("step", "loss", "metric", "steps_per_s", "wall_s",
+                                       "host_ms", "device_ms") if k in r}
+                    for r in recs if "loss" in r and "steps_per_s" in r],
+        }
+    json.dump(summary, open(os.path.join(out, fname), "w"), indent=0)
+    print(fname, len(summary), "runs")
+PY
+echo "all done in $(( $(date +%s) - T0 )) s" | tee "$OUT/wall.txt"
+date -u >> "$OUT/wall.txt"

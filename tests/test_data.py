@@ -1,7 +1,9 @@
-"""Tests of s4_minimal.data: seeded batches, the recall task's dependency structure, MNIST-1D."""
+"""Tests of s4_minimal.data: seeded batches, the reach task's dependency structure, the
+copying task against its definition, batches generated on the device, MNIST-1D."""
 
 import random
 
+import jax
 import numpy as np
 import pytest
 
@@ -129,3 +131,108 @@ def test_mnist1d_rejects_bad_arguments():
         data.mnist1d_arrays(shuffle="yes")
     with pytest.raises(ValueError, match="'num_samples'"):
         data.mnist1d_arrays(num_samples=10)
+
+
+# --- the reach task as tokens, the copying task, batches generated on the device ---
+
+def test_reach_tokens_are_the_one_hot_batches_as_integers():
+    tokens, labels, where = data.reach_tokens(2, 5, 6, 128, 4, 3)
+    x, y, p = data.recall_batch(2, 5, 6, 128, 4, 3, with_position=True)
+    np.testing.assert_array_equal(np.eye(7, dtype=np.float32)[tokens], x)
+    np.testing.assert_array_equal(labels, y)
+    np.testing.assert_array_equal(where, p)
+    # silence (n_noise = 0) is token n_classes, which one-hot encodes to zeros
+    task = data.make_task("reach", L=64, n_classes=3, n_noise=0)
+    tok, _ = task.train_tokens(0, 0, 4)
+    np.testing.assert_array_equal(np.asarray(task.embed(tok)), task.train_batch(0, 0, 4)[0])
+
+
+def test_recall_is_the_older_name_of_reach():
+    assert data.make_task("recall", L=128) == data.make_task("reach", L=128)
+    assert data.make_task("recall").name == "reach"
+
+
+def test_reach_is_solved_by_counting_symbols_in_any_order():
+    # Class tokens occur only in the cue: the class seen most often, counted over the
+    # whole sequence with its time axis shuffled, is the label every time.
+    x, y = data.recall_batch(0, 0, 256, 256, 8, 8)
+    shuffled = x[:, np.random.default_rng(0).permutation(256)]
+    assert np.all(shuffled[:, :, :8].sum(1).argmax(1) == y)
+
+
+def _check_copy_definition(tokens, string, L, K, n_classes):
+    """The copying task's definition, checked one sequence and one step at a time."""
+    blank, marker = n_classes, n_classes + 1
+    for row, s in zip(tokens, string):
+        for k in range(L):
+            if k < K:
+                assert row[k] == s[k] and 0 <= s[k] < n_classes
+            elif k == L - K - 1:
+                assert row[k] == marker
+            else:
+                assert row[k] == blank
+
+
+def test_copy_generator_follows_its_definition():
+    L, K, n = 40, 5, 6
+    tokens, string = data.copy_tokens(1, 2, 16, L, n, K)
+    assert tokens.shape == (16, L) and string.shape == (16, K) and tokens.dtype == np.int32
+    _check_copy_definition(tokens, string, L, K, n)
+    x, s2 = data.copy_batch(1, 2, 16, L, n, K)
+    np.testing.assert_array_equal(x.argmax(-1), tokens)
+    np.testing.assert_array_equal(s2, string)
+    assert x.shape == (16, L, n + 2) and np.all(x.sum(-1) == 1)
+    again, _ = data.copy_tokens(1, 2, 16, L, n, K)
+    np.testing.assert_array_equal(again, tokens)                     # a function of (seed, index)
+    other, _ = data.copy_tokens(1, 2, 16, L, n, K, eval_set=True)
+    assert not np.array_equal(other, tokens)
+    # every symbol turns up (a 16 x 5 draw from 6 symbols misses one with probability < 1e-5)
+    assert set(np.unique(string)) == set(range(n))
+    task = data.make_task("copy", L=L, n_classes=n, n_copy=K)
+    assert (task.d_input, task.d_output, task.readout, task.n_copy) == (n + 2, n, "copy", K)
+
+
+def test_device_generators_follow_the_definitions():
+    key = jax.random.PRNGKey(3)
+    L, K, n = 48, 4, 5
+    tokens, string = jax.jit(data.copy_tokens_jax, static_argnums=(1, 2, 3, 4))(key, 32, L, n, K)
+    _check_copy_definition(np.asarray(tokens), np.asarray(string), L, K, n)
+    L, C, noise = 256, 4, 3
+    tokens, labels = jax.jit(data.reach_tokens_jax, static_argnums=(1, 2, 3, 4))(key, 64, L, C,
+                                                                                  noise)
+    tokens, labels = np.asarray(tokens), np.asarray(labels)
+    span = L // 16
+    for row, label in zip(tokens, labels):
+        cue = np.flatnonzero(row < C)
+        assert len(cue) == span and cue[0] < span                    # one cue, early
+        np.testing.assert_array_equal(cue, cue[0] + np.arange(span))  # contiguous
+        assert np.all(row[cue] == label)
+        assert np.all((row[row >= C] >= C) & (row[row >= C] < C + noise))
+    assert set(np.unique(labels)) == set(range(C))
+    silent, _ = data.reach_tokens_jax(key, 4, 64, 3, 0)
+    assert set(np.unique(np.asarray(silent))) <= {0, 1, 2, 3}
+
+
+def test_copy_rejects_bad_arguments_by_name():
+    with pytest.raises(ValueError, match="'n_copy'"):
+        data.copy_tokens(0, 0, 2, 20, 4, 10)
+    with pytest.raises(ValueError, match="'L'"):
+        data.make_task("copy", L=10, n_copy=8)
+    with pytest.raises(ValueError, match="'self'"):
+        data.make_task("mnist1d").device_tokens(jax.random.PRNGKey(0), 2)
+
+
+def test_mnist1d_shuffle_uses_the_published_permutation():
+    # The reference: the benchmark's notebook, np.random.seed(42) then permutation(40).
+    state = np.random.get_state()
+    try:
+        np.random.seed(42)
+        published = np.random.permutation(40)
+    finally:
+        np.random.set_state(state)
+    np.testing.assert_array_equal(data.mnist1d_permutation(), published)
+    plain = data.mnist1d_arrays(num_samples=100)
+    mixed = data.mnist1d_arrays(shuffle=True, num_samples=100)
+    np.testing.assert_array_equal(mixed["x"], plain["x"][:, published])
+    np.testing.assert_array_equal(mixed["x_test"], plain["x_test"][:, published])
+    np.testing.assert_array_equal(mixed["y"], plain["y"])

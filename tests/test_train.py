@@ -240,6 +240,8 @@ def test_two_processes_on_localhost_give_the_losses_of_one():
     (["--dropout", "1.5"], "'dropout' expected a number in [0, 1)"),
     (["--dt-min", "0.1", "--dt-max", "0.01"], "'dt_min' expected a number < dt_max"),
     (["--resume"], "'resume' expected an output directory"),
+    (["--task", "mnist1d", "--batches", "device"], "'batches' expected 'host' for MNIST-1D"),
+    (["--batches", "disk"], "invalid choice: 'disk'"),
 ])
 def test_bad_options_exit_with_a_message_naming_them(argv, words, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -258,3 +260,51 @@ def test_command_line_writes_log_checkpoint_and_summary(tmp_path, capsys):
     assert {"metrics.jsonl", "run.json", "checkpoint.npz", "checkpoint.json"} <= set(os.listdir(tmp_path))
     log = tr.read_log(str(tmp_path))
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]
+
+
+# --- batches as tokens or made on the device, host and device time, the copying task ---
+
+def test_token_batches_give_the_losses_of_one_hot_batches():
+    host = tr.train(**SHORT)
+    tokens = tr.train(**SHORT, batches="tokens")
+    loss = lambda r: [x["loss"] for x in r["history"] if "loss" in x]  # noqa: E731
+    # the same inputs reach the model (one-hot made on the device): measured equal
+    np.testing.assert_allclose(loss(tokens), loss(host), rtol=1e-6)
+
+
+def test_device_batches_train_and_the_log_has_host_and_device_time(tmp_path):
+    result = tr.train(**{**SHORT, "log_every": 3}, batches="device", profile=True,
+                      out=str(tmp_path), save_params=True)
+    timed = [r for r in result["history"] if "steps_per_s" in r]
+    assert [r["step"] for r in timed] == [3, 6]
+    assert all(r["host_ms"] >= 0 and r["device_ms"] > 0 for r in timed)
+    like = jax.tree_util.tree_map(np.zeros_like, result["params"])
+    back = tr.load_params(str(tmp_path / "params.npz"), like)
+    for a, b in zip(jax.tree_util.tree_leaves(back), jax.tree_util.tree_leaves(result["params"])):
+        np.testing.assert_array_equal(a, b)
+    free = tr.train(**SHORT, batches="device")
+    assert all("device_ms" not in r for r in free["history"])
+
+
+def test_a_tiny_copying_model_learns_to_repeat_in_order():
+    # Two symbols of two kinds, repeated after a marker, L = 12: per-symbol chance 1/2.
+    # Measured over seeds 0-3 (seed 0 is the test's): held-out accuracy 0.87 .. 1.0,
+    # loss 0.08 .. 0.31, against the bars 0.8 and 0.6 log 2 = 0.42 (chance: 0.5, log 2).
+    result = tr.train(task="copy", L=12, n_copy=2, n_classes=2, model="s4", H=16, N=8,
+                      n_layers=1, batch_size=32, steps=100, lr=2e-2, ssm_lr=5e-3,
+                      eval_every=1000, n_eval=64, log_every=10, progress=False,
+                      batches="device", seed=0)
+    assert result["eval_metric"] >= 0.8
+    assert result["eval_loss"] < 0.6 * np.log(2)
+
+
+def test_constant_schedule_keeps_the_rate():
+    params, labels = {"w": jnp.ones(2)}, {"w": "other"}
+    tx = tr.make_optimizer(0.1, 0.1, 0.0, steps=4, warmup=0, labels=labels, grad_clip=0,
+                           schedule="constant")
+    state, ones = tx.init(params), {"w": jnp.ones(2)}
+    for _ in range(6):          # Adam's first steps on a constant gradient move by lr
+        upd, state = tx.update(ones, state, params)
+        # float32 bias correction: measured 6.6e-6 relative, bound 1e-4 (a cosine
+        # schedule over 4 steps would be at 0 by now)
+        np.testing.assert_allclose(upd["w"], -0.1, rtol=1e-4)
