@@ -87,10 +87,11 @@ def test_every_formula_is_typeset(crawl):
         assert not failures, f"formulas not typeset ({name}):\n" + _fmt(failures)
 
 
-# Measured on the built book: the most visible asserts in one chapter, and the share of visible
-# code lines that are asserts, once every chapter kept its checks folded (see the closing table
-# this test prints). The bars leave room for a chapter to grow, not for checks to come back.
-MAX_VISIBLE_ASSERTS = 4
+# Measured on the built book (the table this test prints): at most 1 visible assert in a chapter,
+# and at most 4% of a chapter's visible code lines are asserts (setup check: 1 of 25). The bars
+# leave room for one more, not for the checks to come back into view. The counts come from the
+# HTML, so they do not depend on the processor.
+MAX_VISIBLE_ASSERTS = 2
 MAX_ASSERT_SHARE = 0.05
 
 
