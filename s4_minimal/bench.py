@@ -6,6 +6,8 @@ chapter 10 (:mod:`s4_minimal.perf`), which times with the same helpers.
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
 import time
 
@@ -67,3 +69,11 @@ def time_median(f, inputs, repeats: int = 20):
         fail("time_median", "inputs", "a non-empty list of argument tuples", inputs, TypeError)
     repeats = check_int("time_median", "repeats", repeats, minimum=1)
     return statistics.median(_timings(f, inputs, repeats, warmup=2))
+
+
+def write_json(result, path):
+    """Write ``result`` as JSON through a temporary file, so a run cut short never leaves
+    half a file (the benchmarks rewrite their record after every row)."""
+    with open(path + ".tmp", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(path + ".tmp", path)

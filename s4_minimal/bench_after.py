@@ -316,7 +316,7 @@ def run(config=None, *, quick: bool = False, progress: bool = True, parts=("diag
               "mamba2_triton_h200": MAMBA2_TRITON_H200, "ceilings": measure_ceilings(),
               "rows": [], "parts_done": []}
     bar = _Bar(total, disable=not progress,
-               on_update=(lambda: _write(result, out)) if out else None)
+               on_update=(lambda: bench.write_json(result, out)) if out else None)
     for part in parts:
         if part == "diag":
             _diag_rows(d, repeats, bar, result["rows"])
@@ -324,17 +324,9 @@ def run(config=None, *, quick: bool = False, progress: bool = True, parts=("diag
             _ssd_rows(config["ssd"], repeats, bar, result["ceilings"], result["rows"])
         result["parts_done"].append(part)
         if out:
-            _write(result, out)
+            bench.write_json(result, out)
     bar.close()
     return result
-
-
-def _write(result, path):
-    """Write JSON through a temporary file, so a run cut short never leaves half a file."""
-    import os
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result, fh, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def merge(results):
@@ -397,7 +389,7 @@ def main(argv=None):
         except ValueError as e:
             p.error(str(e))
     print(format_table(result))
-    _write(result, args.out)
+    bench.write_json(result, args.out)
     return result
 
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import environment, fast, kernels, layers, ssm
 from ._validate import check_bool, check_int, fail, set_fields
-from .bench import best_time, relative_error, time_median
+from .bench import best_time, relative_error, time_median, write_json
 from .s4d import conjugate_pairs
 
 __all__ = ["METHODS", "LAYER_METHODS", "FLOOR_COUNTING", "PALLAS_VARIANTS", "BenchConfig",
@@ -708,22 +708,14 @@ def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = Non
         result["pallas"] = dict(fast.PALLAS)
         result["elapsed_s"] = time.perf_counter() - start
         if out:
-            _write(result, out)
+            write_json(result, out)
     bar.close()
     stats = jax.devices()[0].memory_stats() or {}
     result["process_peak_bytes"] = stats.get("peak_bytes_in_use")
     result["complete"] = not result["skipped"] and not result["failed"]
     if out:
-        _write(result, out)
+        write_json(result, out)
     return result
-
-
-def _write(result, path):
-    """Write JSON through a temporary file, so a run cut short never leaves half a file."""
-    import os
-    with open(path + ".tmp", "w") as fh:
-        json.dump(result, fh, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def merge(results):
@@ -817,7 +809,7 @@ def main(argv=None):
         result = merge(runs)
         print(format_table(result))
         if args.out:
-            _write(result, args.out)
+            write_json(result, args.out)
         return result
     methods = None if args.methods == "all" else [m.strip() for m in args.methods.split(",")]
     try:
