@@ -138,6 +138,19 @@ def test_chapter_ends_with_exercises_and_checked_solutions(path):
                            "derivation (a markdown cell with math) before the code that checks it")
 
 
+@pytest.mark.parametrize("path", CODE_CHAPTERS, ids=_ids(CODE_CHAPTERS))
+def test_exercise_references_stay_in_their_chapter(path):
+    """{ref}/{numref} to an exercise of another chapter resolves in HTML but not in the PDF
+    (LaTeX prints '??'): name such an exercise in words and link to its chapter instead."""
+    if not path.name[:2].isdigit():
+        return
+    chapter = int(path.name[:2])
+    text = "\n".join(c.source for c in _read(path).cells if c.cell_type == "markdown")
+    others = [m for m in re.findall(r"ref\}`(?:[^`<]*<)?ex-(\d+)-\d+>?`", text)
+              if int(m) != chapter]
+    assert not others, f"references to exercises of chapters {sorted(set(others))}"
+
+
 def _printed_lines(cell):
     for output in cell.get("outputs", []):
         kind = output.get("output_type")
