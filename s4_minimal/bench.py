@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import time
 
 import jax
@@ -77,3 +78,16 @@ def write_json(result, path):
     with open(path + ".tmp", "w") as fh:
         json.dump(result, fh, indent=1)
     os.replace(path + ".tmp", path)
+
+
+def read_json_runs(paths):
+    """The benchmark records at ``paths`` that can be read; a missing or broken file is
+    skipped with a note on stderr (a run cut short may not have written its file)."""
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                runs.append(json.load(fh))
+        except (OSError, ValueError) as e:
+            print(f"merge: {path} skipped ({e})", file=sys.stderr)
+    return runs

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
-import json
 
 import jax
 import jax.numpy as jnp
@@ -368,14 +367,7 @@ def main(argv=None):
                    help="merge these result files into --out and print the table")
     args = p.parse_args(argv)
     if args.merge:
-        runs = []
-        for path in args.merge:
-            try:
-                with open(path) as fh:
-                    runs.append(json.load(fh))
-            except (OSError, ValueError) as e:
-                print(f"merge: {path} skipped ({e})")
-        result = merge(runs)
+        result = merge(bench.read_json_runs(args.merge))
     else:
         jax.config.update("jax_enable_x64", True)
         parts = tuple(x.strip() for x in args.parts.split(",") if x.strip())

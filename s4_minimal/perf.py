@@ -24,7 +24,7 @@ import numpy as np
 
 from . import environment, fast, kernels, layers, ssm
 from ._validate import check_bool, check_int, fail, set_fields
-from .bench import best_time, relative_error, time_median, write_json
+from .bench import best_time, read_json_runs, relative_error, time_median, write_json
 from .s4d import conjugate_pairs
 
 __all__ = ["METHODS", "LAYER_METHODS", "FLOOR_COUNTING", "PALLAS_VARIANTS", "BenchConfig",
@@ -799,14 +799,7 @@ def main(argv=None):
                    help="merge these result files into --out and print the table")
     args = p.parse_args(argv)
     if args.merge:
-        runs = []
-        for path in args.merge:
-            try:
-                with open(path) as fh:
-                    runs.append(json.load(fh))
-            except (OSError, ValueError) as e:
-                print(f"merge: {path} skipped ({e})", file=sys.stderr)
-        result = merge(runs)
+        result = merge(read_json_runs(args.merge))
         print(format_table(result))
         if args.out:
             write_json(result, args.out)

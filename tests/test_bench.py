@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from s4_minimal import bench
 from s4_minimal.bench import best_time, relative_error, time_median
 
 
@@ -35,3 +36,14 @@ def test_time_median_warms_up_twice_and_rotates_inputs():
     assert calls == [1, 2, 1, 2, 3, 1] and t >= 0
     with pytest.raises(TypeError, match="'inputs' expected a non-empty list"):
         time_median(lambda: 0, [])
+
+
+def test_read_json_runs_keeps_what_it_can_read(tmp_path, capsys):
+    good, broken = tmp_path / "good.json", tmp_path / "broken.json"
+    bench.write_json({"rows": [1, 2]}, str(good))
+    broken.write_text("{not json")
+    runs = bench.read_json_runs([str(good), str(broken), str(tmp_path / "missing.json")])
+    assert runs == [{"rows": [1, 2]}]
+    err = capsys.readouterr().err
+    assert "broken.json skipped" in err and "missing.json skipped" in err
+    assert not (tmp_path / "good.json.tmp").exists()  # written through a temporary file
