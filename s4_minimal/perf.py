@@ -54,7 +54,8 @@ METHODS = {
 LAYER_METHODS = {
     "layer_ref": "layers.ssm_apply, kernel_impl=\"reference\" (kernels.kernel_dplr)",
     "layer_fast": "layers.ssm_apply, kernel_impl=\"fast\" (fast.kernel_dplr_fast)",
-    "rnn_step": "layers.ssm_scan: one RNN step per sample inside one lax.scan",
+    "rnn_step": "layers.ssm_scan: one RNN step per sample inside one lax.scan, "
+                "its loop unrolled as the row says",
     "layer_kernel": "part of layer_fast: the H kernels alone (layers.ssm_kernel)",
     "layer_conv": "part of layer_fast: the batch of FFT convolutions alone, K given, "
                   "in the layer's (batch, L, H) layout",
@@ -65,9 +66,9 @@ LAYER_METHODS = {
 #: Pallas configurations the benchmark tries for dplr_variant (forward ones timed
 #: forward, backward ones forward+backward), as keyword arguments of fast.pallas_config.
 PALLAS_VARIANTS = {
-    "fwd": [{}, {"bm_fwd": 128}, {"fwd": "loop", "bm_fwd": 128},
-            {"fwd": "loop", "bm_fwd": 256}, {"fwd": "loop", "bm_fwd": 256, "warps_fwd": 8},
-            {"fwd": "loop", "bm_fwd": 512}],
+    "fwd": [{}, {"bm_fwd": 256}, {"bm_fwd": 1024}, {"bm_fwd": 512, "warps_fwd": 8},
+            {"bm_fwd": 128, "warps_fwd": 1}, {"fwd": "tile", "bm_fwd": 64},
+            {"fwd": "tile", "bm_fwd": 128}],
     "bwd": [{}, {"bm_bwd": 16}, {"bm_bwd": 64}, {"warps_bwd": 8},
             {"bm_bwd": 64, "warps_bwd": 8}],
 }
@@ -467,6 +468,10 @@ def _step_row(name, t, T, cfg, ceil, extra=None):
     return row
 
 
+#: The loop unrollings the RNN rows are timed at (layers.SCAN_UNROLL is the default).
+RNN_UNROLLS = (1, 4, 8, 16)
+
+
 def _rnn_rows(cfg, ceil):
     lcfg = layers.LayerConfig(H=cfg.H, N=cfg.N, kernel="dplr")
     T = cfg.rnn_steps
@@ -474,8 +479,11 @@ def _rnn_rows(cfg, ceil):
     rp = layers.ssm_rnn_params(params, lcfg, T)
     rng = np.random.default_rng(5)
     us = [(jnp.asarray(rng.standard_normal((T, cfg.H)), jnp.float32),) for _ in range(3)]
-    t, _ = _timed(lambda u: layers.ssm_scan(rp, u), us, cfg)
-    return [_step_row("rnn_step", t / T, T, cfg, ceil)]
+    rows = []
+    for unroll in RNN_UNROLLS:
+        t, _ = _timed(lambda u, unroll=unroll: layers.ssm_scan(rp, u, unroll=unroll), us, cfg)
+        rows.append(_step_row("rnn_step", t / T, T, cfg, ceil, {"unroll": unroll}))
+    return rows
 
 
 def _rnn_loop_rows(cfg, ceil):
@@ -720,7 +728,8 @@ def run_benchmark(cfg: BenchConfig, progress: bool = True, out: str | None = Non
 
 def merge(results):
     """Several runs' JSON dicts as one: the first run's metadata, every run's rows
-    (a row measured twice, same method, L, pass and variant, kept from the first run)."""
+    (a row measured twice, same method, L, pass and variant, kept from the first run),
+    and as skipped only what no run measured."""
     if not results:
         fail("merge", "results", "at least one benchmark result", results)
     out = dict(results[0])
@@ -734,9 +743,12 @@ def merge(results):
         if key not in seen:
             seen.add(key)
             out["results"].append(row)
-    out["skipped"] = [s for r in results for s in r.get("skipped", [])]
+    # what one run skipped and another measured is no longer missing
+    measured = {f"{row['method']} L={row['L']}" for row in out["results"]}
+    out["skipped"] = list(dict.fromkeys(s for r in results for s in r.get("skipped", [])
+                                        if s not in measured))
     out["failed"] = [s for r in results for s in r.get("failed", [])]
-    out["complete"] = all(r.get("complete") for r in results)
+    out["complete"] = not out["skipped"] and not out["failed"]
     return out
 
 

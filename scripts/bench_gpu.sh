@@ -31,7 +31,7 @@ if [ "${TOY:-0}" = 1 ]; then
 else
   SIZE="--repeats 20"
   S_ALL=1024,4096,16384,65536; S_ONE=16384; S_REST=1024,4096,16384,65536; VS=16384
-  LIM=(230 110 200 120 70); BUD=(210 180); QUICK=""
+  LIM=(230 110 200 190 70); BUD=(210 180); QUICK=""
   DIAG="--diag-sizes 1024,4096,16384,65536 --diag-batches 1,16"
 fi
 

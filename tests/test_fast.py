@@ -92,7 +92,8 @@ def test_gradients_of_fast_dplr_equal_gradients_of_reference(x64, impl):
 
 PALLAS_CONFIGS = [fast.pallas_config(**c) for c in
                   [{"fwd": "loop", "bm_fwd": 128}, {"fwd": "loop", "bm_fwd": 256, "warps_fwd": 8},
-                   {"bm_fwd": 128, "bm_bwd": 16}, {"fwd": "loop", "bm_fwd": 64, "bm_bwd": 64}]]
+                   {"fwd": "tile", "bm_fwd": 128, "bm_bwd": 16},
+                   {"fwd": "tile", "bm_fwd": 64, "bm_bwd": 64}]]
 
 
 @pytest.mark.parametrize("config", PALLAS_CONFIGS, ids=lambda c: str(dict(c)))

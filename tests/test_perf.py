@@ -132,7 +132,7 @@ def _row(method, L, pass_, ms, **extra):
 def test_merge_keeps_every_run_and_the_first_of_duplicate_rows():
     a = {"environment": {"device": "x"}, "config": {"methods": ["a"]}, "ceilings": {},
          "results": [_row("dplr_fast", 64, "fwd", 1.0), _row("rnn_loop", 8, "fwd", 2.0, unroll=1)],
-         "complete": True}
+         "skipped": ["naive L=64"], "complete": False}   # measured by the second run
     b = {"environment": {"device": "x"}, "config": {"methods": ["b"]}, "ceilings": {},
          "results": [_row("dplr_fast", 64, "fwd", 9.0), _row("rnn_loop", 8, "fwd", 3.0, unroll=8),
                      _row("naive", 64, "fwd", 4.0)], "skipped": ["scan L=64"], "complete": False}
@@ -147,22 +147,22 @@ def test_pick_pallas_takes_the_fastest_configuration_that_agrees_with_xla():
         cfg = dict(perf.fast.pallas_config(**changes))
         return _row("dplr_variant", 64, "fwd" if direction == "fwd" else "fwd+bwd", ms,
                     direction=direction, config=cfg, rel_diff_vs_xla=diff)
-    rows = [variant("fwd", 1.0, 1e-7), variant("fwd", 0.2, 1e-2, fwd="loop"),   # wrong: out
+    rows = [variant("fwd", 1.0, 1e-7), variant("fwd", 0.2, 1e-2, fwd="tile"),   # wrong: out
             variant("fwd", 0.5, 1e-7, bm_fwd=128), variant("bwd", 3.0, 1e-7),
             variant("bwd", 2.0, 1e-7, bm_bwd=64, warps_bwd=8),
             {"method": "dplr_variant", "L": 64, "direction": "bwd", "skipped": "no"}]
     best = dict(perf.pick_pallas(rows, 64))
-    assert best == {"fwd": "tile", "bm_fwd": 128, "warps_fwd": 4, "bm_bwd": 64, "warps_bwd": 8}
+    assert best == {"fwd": "loop", "bm_fwd": 128, "warps_fwd": 4, "bm_bwd": 64, "warps_bwd": 8}
     assert perf.pick_pallas(rows, 128) is None
 
 
 def test_variant_rows_time_every_configuration_in_interpret_mode(monkeypatch):
-    monkeypatch.setattr(perf, "PALLAS_VARIANTS", {"fwd": [{}, {"fwd": "loop", "bm_fwd": 128}],
+    monkeypatch.setattr(perf, "PALLAS_VARIANTS", {"fwd": [{}, {"fwd": "tile", "bm_fwd": 128}],
                                                   "bwd": [{"bm_bwd": 16}]})
     cfg = perf.BenchConfig(sizes=[32], H=2, N=4, repeats=1)
     rows = perf._variant_rows(32, cfg, {"flops": 1e9, "bandwidth": 1e9}, {"interpret": True})
     assert [(r["variant"], r["pass"]) for r in rows] == [
-        ("default", "fwd"), ("fwd=loop,bm_fwd=128", "fwd"), ("bm_bwd=16", "fwd+bwd")]
+        ("default", "fwd"), ("fwd=tile,bm_fwd=128", "fwd"), ("bm_bwd=16", "fwd+bwd")]
     # float32, the same sums in another order (measured at most 2e-7)
     assert all(r["rel_diff_vs_xla"] < 1e-5 and r["ms"] > 0 for r in rows)
     table = perf.format_table({"results": rows + [{"method": "legs_error", "L": 32,
