@@ -298,6 +298,22 @@ def test_s6_learns_selective_copying():
     assert np.mean(res["losses"][-10:]) < 0.1 * res["losses"][0]
 
 
+def test_micro_batches_and_the_loop_give_the_same_update():
+    """A batch of 8 in chunks of 4, with the recurrence as a loop, makes the same
+    training steps as one piece through the parallel scan, up to float32 rounding:
+    measured after 2 steps, losses equal to the last bit, parameters to 1.2e-7
+    absolute; bounds 1e-5 (relative for the losses, absolute for the parameters),
+    80 times above."""
+    kw = dict(L=16, n_memorize=2, n_tokens=5, d_model=4, n_layers=2, N=4, steps=2,
+              batch_size=8, lr=1e-2, seed=0, n_eval=8)
+    whole = S.train_copying("s6", **kw)
+    chunked = S.train_copying("s6", micro_batch=4, method="sequential", **kw)
+    np.testing.assert_allclose(chunked["losses"], whole["losses"], rtol=1e-5)
+    for a, b in zip(jax.tree_util.tree_leaves(chunked["params"]),
+                    jax.tree_util.tree_leaves(whole["params"])):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
 # --------------------------------------------------------------------------------------
 # costs and argument checks
 # --------------------------------------------------------------------------------------
@@ -346,3 +362,7 @@ def test_bad_arguments_name_the_argument():
         S.selective_copying_batch(0, 0, 4, L=20, n_tokens=2)
     with pytest.raises(ValueError, match="'model'"):
         S.train_copying("transformer")
+    with pytest.raises(ValueError, match="'micro_batch'"):
+        S.train_copying("s6", batch_size=8, micro_batch=3)
+    with pytest.raises(ValueError, match="'method'"):
+        S.train_copying("s6", method="fft")
