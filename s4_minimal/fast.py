@@ -93,7 +93,7 @@ def _cauchy_sums(W, omega, Lambda, chunk):
 # Two forward layouts: the "tile" kernel forms the (BM, N) tile of 1/(s - Lambda) and
 # sums across it (a reduction across threads for every row); the "loop" kernel keeps
 # each frequency in one thread and visits the N terms in turn (no reduction across
-# threads; on an H200 about 3.5 times faster, chapter 10). Everything is real: W and
+# threads; on an H200 about three times faster, chapter 10). Everything is real: W and
 # Lambda come split into real and imaginary parts, so the backward pass is ordinary
 # real calculus (derived in the comments of ``_cauchy_bwd_kernel``).
 

@@ -489,7 +489,7 @@ def ssm_step(rnn_params, state, u_k):
     return _ssm_step(rp, state, u_k)
 
 
-def _ssm_scan(rp, u, x0, unroll=1):
+def _ssm_scan(rp, u, x0, unroll):
     def step(x, u_k):
         return _ssm_step(rp, x, u_k)
 
