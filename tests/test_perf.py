@@ -40,6 +40,8 @@ def test_benchmark_json_has_every_field(tiny_result):
             ("layer_kernel", "fwd+bwd"), ("layer_conv", "fwd+bwd"), ("rnn_step", "fwd"),
             ("rnn_loop", "fwd")} <= seen
     assert sorted(row["unroll"] for row in rows if row["method"] == "rnn_loop") == [1, 8]
+    assert sorted(row["unroll"] for row in rows if row["method"] == "rnn_step") == sorted(
+        perf.RNN_UNROLLS)
     for row in rows:
         if row["method"] in ("naive", "dplr_fast", "diag_fast") and row["pass"] == "fwd":
             assert row["rel_err_f32"] < 1e-5          # float32 on the device vs float64
